@@ -1,0 +1,300 @@
+//! The shapes of the admin API, field for field as the CTI API document writes them.
+//!
+//! Requests reject unknown fields where a typo would silently lose data (credentials,
+//! contexts); responses never carry a secret.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// `http` or `https`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Plain HTTP and `ws://`.
+    Http,
+    /// TLS and `wss://`.
+    Https,
+}
+
+impl Protocol {
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Https => "https",
+        }
+    }
+    /// Parses a stored value (anything but `http` is `https`).
+    pub fn from_stored(s: &str) -> Self {
+        if s.eq_ignore_ascii_case("http") {
+            Protocol::Http
+        } else {
+            Protocol::Https
+        }
+    }
+}
+
+/// `POST /api/session/login`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionLoginRequest {
+    /// A Xelion administrator of the tenant.
+    pub admin_username: String,
+    /// Its password.
+    pub admin_password: String,
+    /// Xelion host, optionally with a port.
+    pub host: String,
+    /// Xelion tenant.
+    pub tenant: String,
+    /// Optional: else the stored context's protocol, else `https`.
+    #[serde(default)]
+    pub protocol: Option<Protocol>,
+}
+
+/// The answer to a session login.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionLoginResponse {
+    /// The API token, sent back as `Authorization: xelion <token>`.
+    pub authentication: String,
+    /// When it expires, `yyyy-MM-dd HH:mm:ss` UTC.
+    pub valid_until: String,
+}
+
+/// `xelionContext` of `POST /api/crm-integrations`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct XelionContextRequest {
+    /// A Xelion administrator of the tenant.
+    pub admin_username: String,
+    /// Its password (stored encrypted).
+    pub admin_password: String,
+    /// Xelion host, optionally with a port.
+    pub host: String,
+    /// Xelion tenant.
+    pub tenant: String,
+    /// `http` or `https` (default `https`).
+    #[serde(default)]
+    pub protocol: Option<Protocol>,
+}
+
+/// `crmContext` of `POST /api/crm-integrations`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CrmContextRequest {
+    /// The CRM's OAuth 2.0 token endpoint.
+    pub authorization_server_uri: String,
+    /// Put before the access token in `Authorization` (default `Bearer `).
+    #[serde(default)]
+    pub authorization_header_prefix: Option<String>,
+}
+
+/// One user's OAuth 2.0 credentials.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserCredentialsRequest {
+    /// The Xelion user name (resolved to its oid in Xelion).
+    pub xelion_username: String,
+    /// OAuth client id.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// OAuth client secret (stored encrypted).
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// OAuth device code (stored encrypted).
+    #[serde(default)]
+    pub device_code: Option<String>,
+    /// OAuth refresh token (stored encrypted).
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+/// One event URI mapping as sent by a client.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventUriMappingRequest {
+    /// On PUT: the mapping this element replaces.
+    #[serde(default)]
+    pub id: Option<i64>,
+    /// `newCallEvent`, `callConnectedEvent`, `callHungUpEvent`, `channelHungUpEvent` or `missedCallEvent`.
+    pub xelion_event: String,
+    /// The CRM URL, an EL template.
+    pub crm_resource_uri: String,
+    /// A JSON tree of EL templates; `null` sends no body.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub crm_resource_payload: Option<Value>,
+    /// HTTP method (default `POST`).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Extra request headers.
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Ignored: lets a client PUT back what GET returned.
+    #[serde(default)]
+    #[schema(ignore)]
+    pub created_at: Option<Value>,
+}
+
+/// `POST /api/crm-integrations`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CrmIntegrationRequest {
+    /// The Xelion tenant and its administrator.
+    pub xelion_context: XelionContextRequest,
+    /// The CRM.
+    pub crm_context: CrmContextRequest,
+    /// Users whose calls are delivered.
+    #[serde(default)]
+    pub user_credentials: Vec<UserCredentialsRequest>,
+    /// What to send for which event.
+    #[serde(default)]
+    pub event_uri_mappings: Vec<EventUriMappingRequest>,
+}
+
+/// A crm context as answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CrmContextView {
+    /// Put before the access token.
+    pub authorization_header_prefix: String,
+    /// The CRM's token endpoint.
+    pub authorization_server_uri: String,
+    /// Its id.
+    pub id: i64,
+}
+
+/// A xelion context as answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct XelionContextView {
+    /// Xelion host.
+    pub host: String,
+    /// Its id.
+    pub id: i64,
+    /// `http` or `https`.
+    pub protocol: String,
+    /// Xelion tenant.
+    pub tenant: String,
+}
+
+/// `RestCrmIntegration` as answered.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CrmIntegrationResponse {
+    /// The first (or the created) crm context.
+    pub crm_context: CrmContextView,
+    /// The xelion context.
+    pub xelion_context: XelionContextView,
+    /// On GET: every crm context of the xelion context.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crm_contexts: Option<Vec<CrmContextView>>,
+}
+
+/// A registered user, as `user-credentials` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserCredentialsView {
+    /// Xelion user name.
+    pub xelion_username: String,
+    /// Xelion oid.
+    pub xelion_oid: String,
+    /// Id for `/api/users/{userId}` (a string, as documented).
+    pub user_credentials_id: String,
+}
+
+/// `GET /api/users/{userId}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    /// Xelion oid.
+    pub xelion_oid: String,
+    /// Xelion user name.
+    pub xelion_username: String,
+}
+
+/// `PUT /api/users/{userId}`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserUpdateRequest {
+    /// The new Xelion user name.
+    pub xelion_username: String,
+    /// The new oid; looked up in Xelion when omitted.
+    #[serde(default)]
+    pub xelion_oid: Option<String>,
+}
+
+/// `POST /api/users/{userId}/{type}/update`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateValueRequest {
+    /// The new value.
+    pub value: String,
+}
+
+/// `GET/PUT /api/xelion-environment/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct XelionEnvironment {
+    /// Xelion host.
+    pub host: String,
+    /// `http` or `https`.
+    pub protocol: Protocol,
+    /// Xelion tenant.
+    pub tenant: String,
+}
+
+/// `POST /api/xelion-environment/{id}/admin/username/update`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdminUsernameUpdate {
+    /// Must match the stored admin username.
+    pub old_username: String,
+    /// The new one (verified by a Xelion login with the stored password).
+    pub new_username: String,
+}
+
+/// `POST /api/xelion-environment/{id}/admin/password/update`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdminPasswordUpdate {
+    /// Must match the stored admin password.
+    pub old_password: String,
+    /// The new one (verified by a Xelion login).
+    pub new_password: String,
+}
+
+/// An event URI mapping as answered.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventUriMappingView {
+    /// When it was stored.
+    pub created_at: String,
+    /// The payload template.
+    #[schema(value_type = Option<Object>)]
+    pub crm_resource_payload: Option<Value>,
+    /// The URI template.
+    pub crm_resource_uri: String,
+    /// Its id.
+    pub id: i64,
+    /// The Xelion event.
+    pub xelion_event: String,
+    /// HTTP method, shown when not `POST`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Extra headers, when any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub headers: Option<Value>,
+}
+
+/// The call events a mapping may name.
+pub const XELION_EVENTS: [&str; 5] = [
+    "newCallEvent",
+    "callConnectedEvent",
+    "callHungUpEvent",
+    "channelHungUpEvent",
+    "missedCallEvent",
+];

@@ -1,0 +1,208 @@
+//! Database URLs and pools.
+
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+
+use super::{Backend, StoreError, StoreResult};
+
+/// A database to open, from the URL the operator gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub backend: Backend,
+    /// The URL handed to sqlx's `Any` driver.
+    pub url: String,
+    /// `sqlite::memory:` and the like.
+    pub in_memory: bool,
+    /// The SQLite file (for creating its directory), if any.
+    pub file: Option<String>,
+}
+
+impl Target {
+    /// Accepts `postgres://…`, `postgresql://…`, `sqlite://path`, `sqlite:path`,
+    /// `sqlite::memory:` and a bare path (a SQLite file). SQLite files are created when
+    /// missing unless the URL gives its own `mode`.
+    pub fn parse(url: &str) -> StoreResult<Target> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(config("the database URL is empty"));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Target {
+                backend: Backend::Postgres,
+                url: url.to_string(),
+                in_memory: false,
+                file: None,
+            });
+        }
+        let (rest, is_url) = match url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            Some(rest) => (rest, true),
+            None => {
+                if let Some((scheme, _)) = url.split_once("://") {
+                    return Err(config(&format!(
+                        "unsupported database URL scheme `{scheme}`: use sqlite://<file>, a file path, \
+                         or postgres://…"
+                    )));
+                }
+                (url, false)
+            }
+        };
+        let (path, params) = if is_url {
+            match rest.split_once('?') {
+                Some((p, q)) => (p.to_string(), Some(q.to_string())),
+                None => (rest.to_string(), None),
+            }
+        } else {
+            // A bare path is a file name, not a URL: escape what a URL would interpret.
+            (escape_path(rest), None)
+        };
+        let in_memory = path == ":memory:"
+            || params
+                .as_deref()
+                .is_some_and(|q| q.split('&').any(|kv| kv == "mode=memory"));
+        if path.is_empty() && !in_memory {
+            return Err(config("the SQLite URL names no file"));
+        }
+        let mut query = params.unwrap_or_default();
+        if !query.split('&').any(|kv| kv.starts_with("mode=")) {
+            if !query.is_empty() {
+                query.push('&');
+            }
+            query.push_str("mode=rwc");
+        }
+        Ok(Target {
+            backend: Backend::Sqlite,
+            url: format!("sqlite:{path}?{query}"),
+            in_memory,
+            file: match (in_memory, is_url) {
+                (true, _) => None,
+                (false, true) => Some(path),
+                (false, false) => Some(rest.to_string()),
+            },
+        })
+    }
+
+    /// Connects a pool.
+    pub async fn pool(&self) -> StoreResult<AnyPool> {
+        match self.backend {
+            Backend::Postgres => Ok(AnyPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(&self.url)
+                .await?),
+            Backend::Sqlite => {
+                if let Some(file) = &self.file {
+                    if let Some(dir) = std::path::Path::new(file).parent() {
+                        if !dir.as_os_str().is_empty() && !dir.exists() {
+                            std::fs::create_dir_all(dir).map_err(|e| {
+                                config(&format!(
+                                    "cannot create the directory {} of the SQLite database: {e}",
+                                    dir.display()
+                                ))
+                            })?;
+                        }
+                    }
+                }
+                let mut options = AnyPoolOptions::new()
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // sqlx's SQLite driver sets both by default; say so explicitly, as
+                            // the cascades and concurrent writers depend on them.
+                            sqlx::query("PRAGMA foreign_keys = ON")
+                                .execute(&mut *conn)
+                                .await?;
+                            sqlx::query("PRAGMA busy_timeout = 5000")
+                                .execute(&mut *conn)
+                                .await?;
+                            Ok(())
+                        })
+                    });
+                options = if self.in_memory {
+                    // One connection that never closes: the database lives as long as it does.
+                    options
+                        .max_connections(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                } else {
+                    options.max_connections(4)
+                };
+                Ok(options.connect(&self.url).await?)
+            }
+        }
+    }
+}
+
+fn config(message: &str) -> StoreError {
+    StoreError::Database(sqlx::Error::Configuration(message.to_string().into()))
+}
+
+/// Percent-escapes the characters of a file path that a URL would read otherwise.
+fn escape_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3F"),
+            '#' => out.push_str("%23"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(url: &str) -> (String, bool) {
+        let t = Target::parse(url).unwrap();
+        assert_eq!(t.backend, Backend::Sqlite);
+        (t.url, t.in_memory)
+    }
+
+    #[test]
+    fn sqlite_forms() {
+        assert_eq!(sqlite("sqlite://data/x.db").0, "sqlite:data/x.db?mode=rwc");
+        assert_eq!(sqlite("sqlite:///abs/x.db").0, "sqlite:/abs/x.db?mode=rwc");
+        assert_eq!(sqlite("sqlite:x.db").0, "sqlite:x.db?mode=rwc");
+        assert_eq!(sqlite("sqlite://x.db?mode=ro").0, "sqlite:x.db?mode=ro");
+        assert_eq!(
+            sqlite("sqlite://x.db?cache=shared").0,
+            "sqlite:x.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(sqlite("/var/lib/x.db").0, "sqlite:/var/lib/x.db?mode=rwc");
+        assert_eq!(sqlite("x.db").0, "sqlite:x.db?mode=rwc");
+        assert_eq!(sqlite("/tmp/a%b?.db").0, "sqlite:/tmp/a%25b%3F.db?mode=rwc");
+        assert!(sqlite("sqlite::memory:").1);
+        assert!(sqlite("sqlite://?mode=memory").1);
+        let t = Target::parse("/tmp/a%b?.db").unwrap();
+        assert_eq!(t.file.as_deref(), Some("/tmp/a%b?.db"));
+        let t = Target::parse("sqlite:///abs/x.db").unwrap();
+        assert_eq!(t.file.as_deref(), Some("/abs/x.db"));
+        assert_eq!(Target::parse("sqlite::memory:").unwrap().file, None);
+    }
+
+    #[test]
+    fn postgres_forms() {
+        for url in ["postgres://u@h/db", "postgresql://u:p@h:5432/db?sslmode=disable"] {
+            let t = Target::parse(url).unwrap();
+            assert_eq!(t.backend, Backend::Postgres);
+            assert_eq!(t.url, url);
+        }
+    }
+
+    #[test]
+    fn rejects_others() {
+        let err = Target::parse("mysql://u:secret@h/db").unwrap_err().to_string();
+        assert!(err.contains("mysql"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+        assert!(Target::parse("").is_err());
+        assert!(Target::parse("sqlite://").is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! `Template`: a parsed composite expression, evaluated many times.
+
+use serde_json::Value as Json;
+
+use crate::ast::Part;
+use crate::error::{EvalError, ParseError};
+use crate::eval::{eval, Ctx};
+use crate::parser::parse_composite;
+use crate::value::Value;
+use crate::{EvalOptions, Limits};
+
+/// A parsed EL template (literal text with `${...}` or `#{...}` eval-expressions).
+#[derive(Debug, Clone)]
+pub struct Template {
+    parts: Vec<Part>,
+    limits: Limits,
+}
+
+impl Template {
+    /// Parses a template with the default [`Limits`].
+    pub fn parse(src: &str) -> Result<Template, ParseError> {
+        Self::parse_with(src, &Limits::default())
+    }
+
+    /// Parses a template with the given limits; the output limit applies to its evaluations.
+    pub fn parse_with(src: &str, limits: &Limits) -> Result<Template, ParseError> {
+        Ok(Template {
+            parts: parse_composite(src, limits)?,
+            limits: *limits,
+        })
+    }
+
+    /// Whether the template is exactly one eval-expression (and so evaluates to a typed value).
+    pub fn is_single_expression(&self) -> bool {
+        matches!(self.parts.as_slice(), [Part::Expr(_)])
+    }
+
+    /// Whether the template has no eval-expression at all (its value is its text).
+    pub fn is_literal(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Text(_)))
+    }
+
+    /// Renders to a string: each eval-expression coerced to String (null is empty text) and
+    /// concatenated with the literal text. Unknown identifiers are null.
+    pub fn render(&self, vars: &Json) -> Result<String, EvalError> {
+        self.render_with(vars, &EvalOptions::default())
+    }
+
+    /// [`Template::render`] with explicit options (e.g. the strict identifier policy).
+    pub fn render_with(&self, vars: &Json, options: &EvalOptions) -> Result<String, EvalError> {
+        let ctx = self.ctx(vars, options);
+        self.render_ctx(&ctx)
+    }
+
+    /// Evaluates to JSON: a template that is exactly one eval-expression gives its typed value
+    /// (Long → integer, Double → float, non-finite Double → `"Infinity"`/`"-Infinity"`/`"NaN"`,
+    /// booleans, strings, null, objects and arrays as they are); any other template gives the
+    /// rendered string.
+    pub fn evaluate(&self, vars: &Json) -> Result<Json, EvalError> {
+        self.evaluate_with(vars, &EvalOptions::default())
+    }
+
+    /// [`Template::evaluate`] with explicit options.
+    pub fn evaluate_with(&self, vars: &Json, options: &EvalOptions) -> Result<Json, EvalError> {
+        Ok(self.evaluate_value(vars, options)?.to_json())
+    }
+
+    /// Evaluates to an EL [`Value`] (for callers that coerce it further themselves).
+    pub fn evaluate_value<'a>(
+        &'a self,
+        vars: &'a Json,
+        options: &EvalOptions,
+    ) -> Result<Value<'a>, EvalError> {
+        let ctx = self.ctx(vars, options);
+        match self.parts.as_slice() {
+            [Part::Expr(e)] => eval(e, &ctx),
+            _ => Ok(Value::String(self.render_ctx(&ctx)?.into())),
+        }
+    }
+
+    fn ctx<'a>(&self, vars: &'a Json, options: &EvalOptions) -> Ctx<'a> {
+        Ctx {
+            vars,
+            strict: options.strict,
+            max_output: self.limits.max_output,
+        }
+    }
+
+    fn render_ctx<'a>(&'a self, ctx: &Ctx<'a>) -> Result<String, EvalError> {
+        self.render_parts(ctx, |_, value, out| value.append_to(out))
+    }
+
+    /// Renders part by part; `emit` writes the value of the n-th eval-expression to the output
+    /// (plain String coercion, or percent-encoding for a URI).
+    pub(crate) fn render_parts<'a>(
+        &'a self,
+        ctx: &Ctx<'a>,
+        mut emit: impl FnMut(usize, Value<'a>, &mut String),
+    ) -> Result<String, EvalError> {
+        let mut out = String::new();
+        let mut n = 0;
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                // Per §1.2.3 a composite coerces each value to String; null adds nothing.
+                Part::Expr(e) => {
+                    emit(n, eval(e, ctx)?, &mut out);
+                    n += 1;
+                }
+            }
+            if out.len() > ctx.max_output {
+                return Err(ctx.output_limit_error());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The parts, for renderers that treat literal text and values differently.
+    pub(crate) fn parts(&self) -> &[Part] {
+        &self.parts
+    }
+
+    /// The evaluation context for these variables and options.
+    pub(crate) fn context<'a>(&self, vars: &'a Json, options: &EvalOptions) -> Ctx<'a> {
+        self.ctx(vars, options)
+    }
+}

@@ -1,0 +1,5 @@
+//! Subcommands of the `xelion-cti` binary, one module each.
+
+pub mod el;
+pub mod serve;
+pub mod sim;

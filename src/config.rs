@@ -1,0 +1,190 @@
+//! Configuration of `serve`: defaults < optional TOML file < `XCTI_*` environment < flags.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+/// Flags of `xelion-cti serve` (each with its `XCTI_*` environment variable).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// A TOML file with any of the settings below (flags and environment win over it).
+    #[arg(long, env = "XCTI_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "XCTI_LISTEN")]
+    pub listen: Option<String>,
+    /// `sqlite://FILE` (the default: xelion-cti.db, created on first start) or `postgres://...`.
+    #[arg(long, env = "XCTI_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Key file for secrets at rest, created (mode 0600) on first start when XCTI_MASTER_KEY
+    /// is not set [default: xelion-cti.key beside a SQLite database, else in the working directory].
+    #[arg(long, env = "XCTI_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// CIDRs or host names outgoing requests may reach despite the private-address rule
+    /// (comma-separated; e.g. `127.0.0.1/8` for the simulators).
+    #[arg(long, env = "XCTI_OUTBOUND_ALLOW", value_delimiter = ',')]
+    pub outbound_allow: Vec<String>,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "XCTI_LOG_JSON")]
+    pub log_json: Option<bool>,
+    /// Lifetime of an admin API token, in seconds [default: 28800].
+    #[arg(long, env = "XCTI_SESSION_TTL")]
+    pub session_ttl: Option<u64>,
+}
+
+/// The TOML file: the same settings, snake_case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    database_url: Option<String>,
+    master_key_file: Option<PathBuf>,
+    outbound_allow: Option<Vec<String>>,
+    log_json: Option<bool>,
+    session_ttl: Option<u64>,
+}
+
+/// Where the master key comes from.
+#[derive(Clone)]
+pub enum MasterKey {
+    /// Base64 of 32 bytes (from `XCTI_MASTER_KEY`).
+    Base64(String),
+    /// A key file, created when missing.
+    File(PathBuf),
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MasterKey::Base64(_) => f.write_str("MasterKey::Base64(***)"),
+            MasterKey::File(p) => write!(f, "MasterKey::File({})", p.display()),
+        }
+    }
+}
+
+/// The resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to bind.
+    pub listen: String,
+    /// Database URL.
+    pub database_url: String,
+    /// The master key.
+    pub master_key: MasterKey,
+    /// The outbound allowlist.
+    pub outbound_allow: Vec<String>,
+    /// JSON logs.
+    pub log_json: bool,
+    /// Admin token lifetime.
+    pub session_ttl: Duration,
+}
+
+/// The default database: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE: &str = "sqlite://xelion-cti.db";
+
+impl Settings {
+    /// Layers flags/environment (already merged by clap) over the file over the defaults.
+    pub fn resolve(args: &ServeArgs) -> anyhow::Result<Settings> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let database_url = args
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
+        let master_key = match std::env::var("XCTI_MASTER_KEY") {
+            Ok(k) if !k.trim().is_empty() => MasterKey::Base64(k.trim().to_string()),
+            _ => MasterKey::File(
+                args.master_key_file
+                    .clone()
+                    .or(file.master_key_file)
+                    .unwrap_or_else(|| default_key_file(&database_url)),
+            ),
+        };
+        let outbound_allow = if args.outbound_allow.is_empty() {
+            file.outbound_allow.unwrap_or_default()
+        } else {
+            args.outbound_allow.clone()
+        };
+        Ok(Settings {
+            listen: args
+                .listen
+                .clone()
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".to_string()),
+            database_url,
+            master_key,
+            outbound_allow,
+            log_json: args.log_json.or(file.log_json).unwrap_or(false),
+            session_ttl: Duration::from_secs(args.session_ttl.or(file.session_ttl).unwrap_or(8 * 3600)),
+        })
+    }
+}
+
+/// `xelion-cti.key` beside a SQLite file, else in the working directory.
+fn default_key_file(database_url: &str) -> PathBuf {
+    let is_pg = database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
+    if !is_pg {
+        let path = database_url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:");
+        let path = path.split('?').next().unwrap_or(path);
+        if let Some(dir) = Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                return dir.join("xelion-cti.key");
+            }
+        }
+    }
+    PathBuf::from("xelion-cti.key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_file_sits_beside_the_sqlite_file() {
+        assert_eq!(
+            default_key_file("sqlite:///var/lib/xcti/x.db?mode=rwc"),
+            PathBuf::from("/var/lib/xcti/xelion-cti.key")
+        );
+        assert_eq!(default_key_file("sqlite://x.db"), PathBuf::from("xelion-cti.key"));
+        assert_eq!(
+            default_key_file("postgres://u@h/db"),
+            PathBuf::from("xelion-cti.key")
+        );
+    }
+
+    #[test]
+    fn file_settings_sit_under_flags() {
+        let dir = std::env::temp_dir().join(format!("xcti-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9999\"\noutbound_allow = [\"10.0.0.0/8\"]\nsession_ttl = 60\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            listen: Some("127.0.0.1:7777".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:7777");
+        assert_eq!(s.outbound_allow, vec!["10.0.0.0/8".to_string()]);
+        assert_eq!(s.session_ttl, Duration::from_secs(60));
+        std::fs::write(&path, "lisen = \"x\"\n").unwrap();
+        let err = Settings::resolve(&args).unwrap_err();
+        assert!(format!("{err:#}").contains("lisen"), "{err:#}");
+    }
+}

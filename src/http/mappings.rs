@@ -1,0 +1,67 @@
+//! `.../crm-contexts/{crmContextId}/event-uri-mappings`: read and replace the mappings.
+
+use actix_web::{web, HttpResponse};
+use cti_actors::api::{EventUriMappingRequest, EventUriMappingView};
+use cti_actors::messages::{GetMappings, PutMappings};
+
+use super::{ok_json, Call, ErrorBody, HttpError};
+
+const PATH: &str =
+    "/api/crm-integrations/{xelionContextId}/crm-contexts/{crmContextId}/event-uri-mappings";
+
+/// Registers the routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(PATH, web::get().to(get_mappings))
+        .route(PATH, web::put().to(put_mappings));
+}
+
+/// The mappings of a crm context.
+#[utoipa::path(get,
+    path = "/api/crm-integrations/{xelionContextId}/crm-contexts/{crmContextId}/event-uri-mappings",
+    tag = "event-uri-mappings",
+    params(("xelionContextId" = i64, Path), ("crmContextId" = i64, Path)),
+    security(("xelion" = [])),
+    responses((status = 200, body = Vec<EventUriMappingView>),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_mappings(
+    call: Call,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, HttpError> {
+    let (xid, cid) = path.into_inner();
+    let mappings = call
+        .send(GetMappings {
+            token: call.token.clone(),
+            xelion_context_id: xid,
+            crm_context_id: cid,
+        })
+        .await?;
+    Ok(ok_json(&mappings))
+}
+
+/// Replaces the mappings: exactly as many elements as GET returns, matched by `id`, else by
+/// an event that has one mapping. Templates are validated; the answer is the new array.
+#[utoipa::path(put,
+    path = "/api/crm-integrations/{xelionContextId}/crm-contexts/{crmContextId}/event-uri-mappings",
+    tag = "event-uri-mappings",
+    params(("xelionContextId" = i64, Path), ("crmContextId" = i64, Path)),
+    request_body = Vec<EventUriMappingRequest>, security(("xelion" = [])),
+    responses((status = 200, body = Vec<EventUriMappingView>),
+        (status = 400, description = "count rule, bad field or template error", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn put_mappings(
+    call: Call,
+    path: web::Path<(i64, i64)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let (xid, cid) = path.into_inner();
+    let mappings: Vec<EventUriMappingRequest> = call.json(&body)?;
+    let all = call
+        .send(PutMappings {
+            token: call.token.clone(),
+            xelion_context_id: xid,
+            crm_context_id: cid,
+            mappings,
+        })
+        .await?;
+    Ok(ok_json(&all))
+}

@@ -1,0 +1,241 @@
+//! The HTTP admin API: one module per resource of the CTI API document.
+//!
+//! Handlers parse and check the request, send one message to the supervisor and turn the
+//! reply into JSON. They never touch storage or the Xelion client.
+
+use actix::{Addr, MailboxError};
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use cti_actors::error::codes;
+use cti_actors::{ApiError, Supervisor};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::future::{ready, Ready};
+use utoipa::ToSchema;
+
+pub mod crm_integrations;
+pub mod health;
+pub mod mappings;
+pub mod openapi;
+pub mod session;
+pub mod users;
+pub mod xelion_environment;
+
+/// Request bodies larger than this are refused with 413.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// The error body, Xelion's shape.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// A stable code (see README.md).
+    pub error_code: u32,
+    /// What is wrong and how to fix it.
+    pub message: String,
+    /// `resource=<METHOD> <path>`.
+    pub info: String,
+}
+
+/// An [`ApiError`] with the resource it happened on.
+#[derive(Debug)]
+pub struct HttpError {
+    err: ApiError,
+    resource: String,
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.err, self.resource)
+    }
+}
+
+impl ResponseError for HttpError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(ErrorBody {
+            error_code: self.err.code,
+            message: self.err.message.clone(),
+            info: self.resource.clone(),
+        })
+    }
+}
+
+fn resource(req: &HttpRequest) -> String {
+    format!("resource={} {}", req.method(), req.path())
+}
+
+/// Wraps an error for a request.
+pub fn http_error(req: &HttpRequest, err: ApiError) -> HttpError {
+    HttpError {
+        err,
+        resource: resource(req),
+    }
+}
+
+/// What every handler needs: the supervisor, the caller's token, and where errors happened.
+pub struct Call {
+    supervisor: Addr<Supervisor>,
+    /// The token of `Authorization: xelion <token>`, if any.
+    pub token: Option<String>,
+    resource: String,
+    /// The peer address, for rate limits.
+    pub source: String,
+}
+
+impl Call {
+    /// Sends a command to the supervisor.
+    pub async fn send<M, T>(&self, msg: M) -> Result<T, HttpError>
+    where
+        M: actix::Message<Result = Result<T, ApiError>> + Send + 'static,
+        T: Send + 'static,
+        Supervisor: actix::Handler<M>,
+    {
+        match self.supervisor.send(msg).await {
+            Ok(res) => res.map_err(|err| self.error(err)),
+            Err(MailboxError::Closed | MailboxError::Timeout) => {
+                Err(self.error(ApiError::unavailable()))
+            }
+        }
+    }
+
+    /// Wraps an error for this call.
+    pub fn error(&self, err: ApiError) -> HttpError {
+        HttpError {
+            err,
+            resource: self.resource.clone(),
+        }
+    }
+
+    /// Parses a JSON body, naming the field path of what is wrong.
+    pub fn json<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, HttpError> {
+        parse_json(body).map_err(|e| self.error(e))
+    }
+}
+
+impl FromRequest for Call {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(supervisor) = req.app_data::<web::Data<Addr<Supervisor>>>() else {
+            return ready(Err(http_error(req, ApiError::unavailable()).into()));
+        };
+        let token = req
+            .headers()
+            .get("Authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.trim().split_once(' ')?;
+                (scheme.eq_ignore_ascii_case("xelion") && !token.trim().is_empty())
+                    .then(|| token.trim().to_string())
+            });
+        ready(Ok(Call {
+            supervisor: supervisor.get_ref().clone(),
+            token,
+            resource: resource(req),
+            source: req
+                .peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default(),
+        }))
+    }
+}
+
+/// Parses JSON with the path of the offending field in the error.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            400,
+            codes::EMPTY_PAYLOAD,
+            "the request body is empty; send JSON",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::bad_payload(format!("invalid JSON body: {inner}"))
+        } else {
+            ApiError::bad_payload(format!("{path}: {inner}"))
+        }
+    })
+}
+
+/// A 200 with a JSON body.
+pub fn ok_json<T: Serialize>(value: &T) -> HttpResponse {
+    HttpResponse::Ok().json(value)
+}
+
+/// Registers every route of the admin API and the server's own endpoints.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(BODY_LIMIT))
+        .app_data(web::PathConfig::default().error_handler(|err, req| {
+            http_error(
+                req,
+                ApiError::bad_parameter(format!("invalid path parameter: {err}")),
+            )
+            .into()
+        }))
+        .app_data(web::QueryConfig::default().error_handler(|err, req| {
+            http_error(
+                req,
+                ApiError::bad_parameter(format!("invalid query: {err}")),
+            )
+            .into()
+        }))
+        .configure(session::routes)
+        .configure(crm_integrations::routes)
+        .configure(users::routes)
+        .configure(xelion_environment::routes)
+        .configure(mappings::routes)
+        .configure(openapi::routes)
+        .configure(health::routes);
+}
+
+/// Unknown paths answer in the same error shape.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    http_error(
+        &req,
+        ApiError::new(
+            404,
+            codes::NOT_FOUND,
+            format!("no such endpoint: {} {}", req.method(), req.path()),
+        ),
+    )
+    .error_response()
+}
+
+/// Logs each request (method, path, status, time; never headers or bodies) and gives the
+/// framework's own errors (oversized bodies) the API's error shape.
+pub async fn access_log(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<actix_web::body::BoxBody>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let method = req.method().clone();
+    let path = req.path().to_string();
+    let started = std::time::Instant::now();
+    let res = next.call(req).await?;
+    let status = res.status();
+    tracing::info!(
+        %method,
+        %path,
+        status = status.as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        let (req, _) = res.into_parts();
+        let body = ErrorBody {
+            error_code: codes::BAD_PAYLOAD,
+            message: format!("the request body is larger than {BODY_LIMIT} bytes"),
+            info: resource(&req),
+        };
+        let resp = HttpResponse::PayloadTooLarge().json(body);
+        return Ok(actix_web::dev::ServiceResponse::new(req, resp));
+    }
+    Ok(res)
+}

@@ -1,0 +1,41 @@
+//! The `xelion-cti` command line: a thin layer over the library.
+
+use clap::{Parser, Subcommand};
+use xelion_cti::cli;
+
+/// Connects the Xelion cloud PBX to CRMs.
+#[derive(Parser)]
+#[command(name = "xelion-cti", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (admin API, tenants, deliveries).
+    Serve(xelion_cti::config::ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate(xelion_cti::config::ServeArgs),
+    /// Run the Xelion and CRM simulators as a standalone process.
+    Sim(cli::sim::SimArgs),
+    /// Evaluate EL templates from the command line.
+    El(cli::el::ElArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Cli::parse();
+    let result = match args.command {
+        Command::Serve(a) => cli::serve::serve(a),
+        Command::Migrate(a) => cli::serve::migrate(a),
+        Command::Sim(a) => cli::sim::run(a),
+        Command::El(a) => cli::el::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
