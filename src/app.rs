@@ -33,7 +33,12 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     };
     Store::open(&settings.database_url, cipher)
         .await
-        .with_context(|| format!("opening the database {}", redact_url(&settings.database_url)))
+        .with_context(|| {
+            format!(
+                "opening the database {}",
+                redact_url(&settings.database_url)
+            )
+        })
 }
 
 impl Application {

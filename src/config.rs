@@ -125,14 +125,17 @@ impl Settings {
             master_key,
             outbound_allow,
             log_json: args.log_json.or(file.log_json).unwrap_or(false),
-            session_ttl: Duration::from_secs(args.session_ttl.or(file.session_ttl).unwrap_or(8 * 3600)),
+            session_ttl: Duration::from_secs(
+                args.session_ttl.or(file.session_ttl).unwrap_or(8 * 3600),
+            ),
         })
     }
 }
 
 /// `xelion-cti.key` beside a SQLite file, else in the working directory.
 fn default_key_file(database_url: &str) -> PathBuf {
-    let is_pg = database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
+    let is_pg =
+        database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
     if !is_pg {
         let path = database_url
             .trim_start_matches("sqlite://")
@@ -157,7 +160,10 @@ mod tests {
             default_key_file("sqlite:///var/lib/xcti/x.db?mode=rwc"),
             PathBuf::from("/var/lib/xcti/xelion-cti.key")
         );
-        assert_eq!(default_key_file("sqlite://x.db"), PathBuf::from("xelion-cti.key"));
+        assert_eq!(
+            default_key_file("sqlite://x.db"),
+            PathBuf::from("xelion-cti.key")
+        );
         assert_eq!(
             default_key_file("postgres://u@h/db"),
             PathBuf::from("xelion-cti.key")

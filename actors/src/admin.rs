@@ -92,7 +92,11 @@ impl Admin {
     }
 
     /// A xelion context the session may see; others (and unknown ids) are 404.
-    async fn scoped_context(&self, session: &ApiSession, id: Id) -> Result<XelionContext, ApiError> {
+    async fn scoped_context(
+        &self,
+        session: &ApiSession,
+        id: Id,
+    ) -> Result<XelionContext, ApiError> {
         match self.store.xelion_context(id).await? {
             Some(ctx) if in_scope(session, &ctx) => Ok(ctx),
             _ => Err(ApiError::not_found(format!("xelion context {id}"))),
@@ -106,11 +110,9 @@ impl Admin {
         cid: Id,
     ) -> Result<(XelionContext, CrmContext), ApiError> {
         let ctx = self.scoped_context(session, xid).await?;
-        let crm = self
-            .store
-            .crm_context(xid, cid)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("crm context {cid} of xelion context {xid}")))?;
+        let crm = self.store.crm_context(xid, cid).await?.ok_or_else(|| {
+            ApiError::not_found(format!("crm context {cid} of xelion context {xid}"))
+        })?;
         Ok((ctx, crm))
     }
 
@@ -139,7 +141,10 @@ impl Admin {
         non_empty("adminUsername", &req.admin_username)?;
         self.limiter.check(
             &[
-                (format!("src:{source}"), self.settings.logins_per_source_per_minute),
+                (
+                    format!("src:{source}"),
+                    self.settings.logins_per_source_per_minute,
+                ),
                 (
                     format!("user:{host}/{tenant}/{}", req.admin_username.to_lowercase()),
                     self.settings.logins_per_user_per_minute,
@@ -159,7 +164,9 @@ impl Admin {
             tenant: tenant.clone(),
         };
         let password = Secret::new(req.admin_password);
-        let session = self.require_admin(&ep, &req.admin_username, &password).await?;
+        let session = self
+            .require_admin(&ep, &req.admin_username, &password)
+            .await?;
         self.xelion.logout(&ep, &session).await;
 
         let mut raw = [0u8; 32];
@@ -450,7 +457,10 @@ impl Admin {
                         return Err(ApiError::new(
                             422,
                             codes::UNKNOWN_XELION_USER,
-                            format!("xelionUsername: Xelion tenant `{}` has no user `{name}`", ctx.tenant),
+                            format!(
+                                "xelionUsername: Xelion tenant `{}` has no user `{name}`",
+                                ctx.tenant
+                            ),
                         ))
                     }
                 }
@@ -467,7 +477,11 @@ impl Admin {
     }
 
     /// `DELETE /api/users/{id}`.
-    pub async fn delete_user(&self, token: Option<&str>, uid: Id) -> Result<TenantChange, ApiError> {
+    pub async fn delete_user(
+        &self,
+        token: Option<&str>,
+        uid: Id,
+    ) -> Result<TenantChange, ApiError> {
         let session = self.authenticate(token).await?;
         let (ctx, _) = self.scoped_user(&session, uid).await?;
         self.store.delete_user(uid).await?;
@@ -543,7 +557,9 @@ impl Admin {
             .update_xelion_environment(xid, &host, &tenant, env.protocol.as_str())
             .await?;
         if !ctx.host.eq_ignore_ascii_case(&host) || ctx.tenant != tenant {
-            self.store.delete_sessions_for(&ctx.host, &ctx.tenant).await?;
+            self.store
+                .delete_sessions_for(&ctx.host, &ctx.tenant)
+                .await?;
         }
         Ok(TenantChange::Changed(xid))
     }
@@ -650,7 +666,10 @@ fn match_mappings(
 ) -> Result<Vec<(Id, NewMapping)>, ApiError> {
     let mut per_event: HashMap<&str, Vec<Id>> = HashMap::new();
     for m in existing {
-        per_event.entry(m.xelion_event.as_str()).or_default().push(m.id);
+        per_event
+            .entry(m.xelion_event.as_str())
+            .or_default()
+            .push(m.id);
     }
     let mut used = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(validated.len());
@@ -949,7 +968,10 @@ mod tests {
 
     #[test]
     fn hosts_are_normalized_or_refused() {
-        assert_eq!(normalize_host("Xelion.Example.COM").unwrap(), "xelion.example.com");
+        assert_eq!(
+            normalize_host("Xelion.Example.COM").unwrap(),
+            "xelion.example.com"
+        );
         assert_eq!(normalize_host("127.0.0.1:9001").unwrap(), "127.0.0.1:9001");
         for bad in ["", "http://x", "x/y", "a@b", "x:notaport", "x y"] {
             assert!(normalize_host(bad).is_err(), "{bad}");

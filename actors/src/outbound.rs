@@ -126,15 +126,14 @@ impl OutboundPolicy {
 
 fn parse_rule(entry: &str) -> Result<Rule, String> {
     if let Some((addr, prefix)) = entry.split_once('/') {
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("outbound allow entry `{entry}`: `{addr}` is not an IP address"))?;
+        let addr: IpAddr = addr.parse().map_err(|_| {
+            format!("outbound allow entry `{entry}`: `{addr}` is not an IP address")
+        })?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix: u8 = prefix
-            .parse()
-            .ok()
-            .filter(|p| *p <= max)
-            .ok_or_else(|| format!("outbound allow entry `{entry}`: prefix must be 0..={max}"))?;
+        let prefix: u8 =
+            prefix.parse().ok().filter(|p| *p <= max).ok_or_else(|| {
+                format!("outbound allow entry `{entry}`: prefix must be 0..={max}")
+            })?;
         return Ok(Rule::Net { addr, prefix });
     }
     if let Ok(addr) = entry.parse::<IpAddr>() {

@@ -78,9 +78,11 @@ impl Cipher {
     pub fn from_base64(b64: &str) -> Result<Self, String> {
         let text = b64.trim();
         if text.is_empty() {
-            return Err("the master key is empty: expected base64 of 32 random bytes \
+            return Err(
+                "the master key is empty: expected base64 of 32 random bytes \
                         (e.g. `openssl rand -base64 32`)"
-                .to_string());
+                    .to_string(),
+            );
         }
         // Never echo the key material in an error.
         let bytes = B64
@@ -297,7 +299,9 @@ mod tests {
         let stored = c.encrypt("hunter2", "xelion_contexts.admin_password:1");
         assert!(stored.starts_with(&format!("v1:{}:", c.key_id())));
         assert!(!stored.contains("hunter2"));
-        let back = c.decrypt(&stored, "xelion_contexts.admin_password:1").unwrap();
+        let back = c
+            .decrypt(&stored, "xelion_contexts.admin_password:1")
+            .unwrap();
         assert_eq!(back.expose(), "hunter2");
         // the empty string and non-ASCII survive too
         let e = c.encrypt("", "t.c:1");
@@ -316,8 +320,12 @@ mod tests {
     fn other_aad_fails() {
         let c = Cipher::from_key([2; 32]);
         let stored = c.encrypt("secret", "user_credentials.refresh_token:1");
-        assert!(c.decrypt(&stored, "user_credentials.refresh_token:2").is_err());
-        assert!(c.decrypt(&stored, "user_credentials.client_secret:1").is_err());
+        assert!(c
+            .decrypt(&stored, "user_credentials.refresh_token:2")
+            .is_err());
+        assert!(c
+            .decrypt(&stored, "user_credentials.client_secret:1")
+            .is_err());
     }
 
     #[test]
@@ -343,7 +351,13 @@ mod tests {
         blob[last] ^= 1;
         let tampered = format!("v1:{}:{}", c.key_id(), B64.encode(&blob));
         assert!(c.decrypt(&tampered, "x:1").is_err());
-        for bad in ["", "plain", "v1:", "v2:abc:def", &format!("v1:{}:!!", c.key_id())] {
+        for bad in [
+            "",
+            "plain",
+            "v1:",
+            "v2:abc:def",
+            &format!("v1:{}:!!", c.key_id()),
+        ] {
             assert!(c.decrypt(bad, "x:1").is_err(), "{bad}");
         }
         let short = format!("v1:{}:{}", c.key_id(), B64.encode([0u8; 20]));
@@ -359,7 +373,10 @@ mod tests {
         assert!(err.contains("16 bytes"), "{err}");
         let err = Cipher::from_base64("not base64 at all!").unwrap_err();
         assert!(err.contains("base64"), "{err}");
-        assert!(!err.contains("not base64 at all"), "error echoes the key: {err}");
+        assert!(
+            !err.contains("not base64 at all"),
+            "error echoes the key: {err}"
+        );
         assert!(Cipher::from_base64("").is_err());
     }
 

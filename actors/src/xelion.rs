@@ -269,9 +269,7 @@ impl XelionClient {
         let session = self
             .login(ep, user_name, password, &one_off_user_space())
             .await?;
-        let found = self
-            .find_user(ep, &session.authentication, user_name)
-            .await;
+        let found = self.find_user(ep, &session.authentication, user_name).await;
         let check = match found {
             Ok(Some(user)) if user.is_administrator => Ok(AdminCheck::Admin(session.clone())),
             Ok(_) => Ok(AdminCheck::NotAdmin),

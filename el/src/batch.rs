@@ -74,10 +74,7 @@ mod tests {
 
     #[test]
     fn vars_are_optional_and_unknowns_are_empty() {
-        assert_eq!(
-            process_line(r#"{"template": "[${x}]"}"#),
-            r#"{"ok":"[]"}"#
-        );
+        assert_eq!(process_line(r#"{"template": "[${x}]"}"#), r#"{"ok":"[]"}"#);
     }
 
     #[test]
@@ -102,8 +99,14 @@ mod tests {
 
     #[test]
     fn malformed_lines_are_answers_not_aborts() {
-        for line in ["", "not json", "[1]", r#"{"template": 3}"#, r#"{"vars": {}}"#,
-            r#"{"template": "x", "vars": 3}"#] {
+        for line in [
+            "",
+            "not json",
+            "[1]",
+            r#"{"template": 3}"#,
+            r#"{"vars": {}}"#,
+            r#"{"template": "x", "vars": 3}"#,
+        ] {
             let out = process_line(line);
             assert!(out.starts_with(r#"{"error":"#), "{line}: {out}");
         }

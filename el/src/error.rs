@@ -43,6 +43,7 @@ impl std::error::Error for ParseError {}
 /// that is not a number in `+`, or a limit exceeded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvalError {
+    path: Option<String>,
     position: Option<usize>,
     message: Cow<'static, str>,
 }
@@ -51,6 +52,7 @@ impl EvalError {
     /// Creates an error that is not tied to a column (yet).
     pub fn new(message: impl Into<Cow<'static, str>>) -> Self {
         EvalError {
+            path: None,
             position: None,
             message: message.into(),
         }
@@ -62,6 +64,17 @@ impl EvalError {
             self.position = Some(position);
         }
         self
+    }
+
+    /// Names the payload value (its JSON path) the error happened in.
+    pub(crate) fn in_path(mut self, path: String) -> Self {
+        self.path = Some(path);
+        self
+    }
+
+    /// The JSON path of the payload value that failed (payloads only; empty for the root).
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
     }
 
     /// The 1-based character column of the operator or expression that failed, if known.
@@ -77,6 +90,9 @@ impl EvalError {
 
 impl fmt::Display for EvalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(path) = self.path.as_deref().filter(|p| !p.is_empty()) {
+            write!(f, "`{path}` ")?;
+        }
         match self.position {
             Some(p) => write!(f, "column {p}: {}", self.message),
             None => f.write_str(&self.message),

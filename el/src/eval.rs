@@ -145,7 +145,9 @@ fn eval_chain<'a>(
                 acc = eval(e, ctx)?;
             }
             let (_, pos, _) = &rest[rest.len() - 1];
-            Ok(Value::Bool(acc.coerce_to_boolean().map_err(|e| e.at(*pos))?))
+            Ok(Value::Bool(
+                acc.coerce_to_boolean().map_err(|e| e.at(*pos))?,
+            ))
         }
         Some(BinOp::Concat) => {
             // One buffer for the whole chain keeps `a += b += c ...` linear.
@@ -319,13 +321,19 @@ fn compare(a: &Value<'_>, b: &Value<'_>) -> Result<Ordering, EvalError> {
         return Ok(Ordering::Equal);
     }
     if matches!(a, Value::Double(_)) || matches!(b, Value::Double(_)) {
-        return Ok(java_double_cmp(a.coerce_to_double()?, b.coerce_to_double()?));
+        return Ok(java_double_cmp(
+            a.coerce_to_double()?,
+            b.coerce_to_double()?,
+        ));
     }
     if matches!(a, Value::Long(_)) || matches!(b, Value::Long(_)) {
         return Ok(a.coerce_to_long()?.cmp(&b.coerce_to_long()?));
     }
     if matches!(a, Value::String(_)) || matches!(b, Value::String(_)) {
-        return Ok(java_string_cmp(&a.coerce_to_string(), &b.coerce_to_string()));
+        return Ok(java_string_cmp(
+            &a.coerce_to_string(),
+            &b.coerce_to_string(),
+        ));
     }
     match (a, b) {
         // Boolean is Comparable (false < true).

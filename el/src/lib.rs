@@ -70,10 +70,3 @@ pub struct EvalOptions {
     /// the variables is an error. The default, lenient policy (JSP, the router) makes it null.
     pub strict: bool,
 }
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn sizes() {
-        eprintln!("Expr {} Value {} ParseError {} EvalError {} Part {}", std::mem::size_of::<crate::ast::Expr>(), std::mem::size_of::<crate::Value>(), std::mem::size_of::<crate::ParseError>(), std::mem::size_of::<crate::EvalError>(), std::mem::size_of::<crate::ast::Part>());
-    }
-}

@@ -49,7 +49,8 @@ pub(crate) fn parse_composite(src: &str, limits: &Limits) -> Result<Vec<Part>, P
             let end = p.next()?;
             match end.tok {
                 Tok::RBrace => {}
-                other => return Err(p.unexpected(other, end.col, "expected `}`")),
+                Tok::Eof => return Err(ParseError::new(end.col, "expected `}`")),
+                other => return Err(p.unexpected(other, end.col, "expected an operator or `}`")),
             }
             sc = p.lexer.sc;
             parts.push(Part::Expr(expr));
@@ -74,7 +75,11 @@ struct Scanner<'s> {
 
 impl<'s> Scanner<'s> {
     fn new(src: &'s str) -> Self {
-        Scanner { src, pos: 0, col: 1 }
+        Scanner {
+            src,
+            pos: 0,
+            col: 1,
+        }
     }
 
     fn peek(&self) -> Option<char> {
@@ -254,7 +259,11 @@ impl<'s> Lexer<'s> {
         if matches!(self.sc.peek(), Some('e' | 'E')) {
             let sign = matches!(self.sc.peek_at(1), Some('+' | '-'));
             let digit_at = if sign { 2 } else { 1 };
-            if self.sc.peek_at(digit_at).is_some_and(|c| c.is_ascii_digit()) {
+            if self
+                .sc
+                .peek_at(digit_at)
+                .is_some_and(|c| c.is_ascii_digit())
+            {
                 float = true;
                 self.sc.bump_n(digit_at);
                 while self.sc.peek().is_some_and(|c| c.is_ascii_digit()) {
@@ -272,7 +281,10 @@ impl<'s> Lexer<'s> {
             // Tomcat turns larger literals into BigInteger, which this engine does not carry;
             // the specification (1.24 notes) limits integer literals to the Long range.
             text.parse::<i64>().map(Tok::Int).map_err(|_| {
-                ParseError::new(col, "integer literal out of range (largest is 9223372036854775807)")
+                ParseError::new(
+                    col,
+                    "integer literal out of range (largest is 9223372036854775807)",
+                )
             })
         }
     }
@@ -512,7 +524,10 @@ impl<'s> Parser<'s> {
         let (Some((op, col)), Some((rhs, hr)), Some((lhs, hl))) =
             (ops.pop(), operands.pop(), operands.pop())
         else {
-            return Err(ParseError::new(1, "internal error: operator without operands"));
+            return Err(ParseError::new(
+                1,
+                "internal error: operator without operands",
+            ));
         };
         let reduced = match lhs {
             Expr::Chain { first, mut rest }
@@ -675,8 +690,14 @@ impl<'s> Parser<'s> {
         }
         let colon_col = self.peek()?.col;
         let mut ahead = self.lexer;
-        if let (Ok(Token { tok: Tok::Ident(_), .. }), Ok(Token { tok: Tok::LParen, .. })) =
-            (ahead.next(), ahead.next())
+        if let (
+            Ok(Token {
+                tok: Tok::Ident(_), ..
+            }),
+            Ok(Token {
+                tok: Tok::LParen, ..
+            }),
+        ) = (ahead.next(), ahead.next())
         {
             return Err(ParseError::new(
                 colon_col,

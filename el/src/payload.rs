@@ -21,8 +21,9 @@ pub struct PayloadTemplate {
 enum Node {
     /// A value without strings to render (number, boolean, null).
     Plain(Json),
-    /// A string value: a literal string, one typed `${...}`, or a composite.
-    Template(Template),
+    /// A string value (a literal string, one typed `${...}`, or a composite) and its JSON path,
+    /// kept to name it in evaluation errors.
+    Template(Template, Box<str>),
     Array(Vec<Node>),
     /// Keys are kept as written (never templates), in the order serde_json keeps them.
     Object(Vec<(String, Node)>),
@@ -53,7 +54,13 @@ impl PayloadTemplate {
     pub fn render_with(&self, vars: &Json, options: &EvalOptions) -> Result<Json, EvalError> {
         // The output limit covers the rendered strings of the whole payload together.
         let mut budget = self.limits.max_output;
-        render_node(&self.root, vars, options, &mut budget, self.limits.max_output)
+        render_node(
+            &self.root,
+            vars,
+            options,
+            &mut budget,
+            self.limits.max_output,
+        )
     }
 }
 
@@ -66,12 +73,16 @@ fn parse_node(
     if depth > MAX_PAYLOAD_DEPTH {
         return Err(PayloadError::new(
             path.clone(),
-            ParseError::new(1, format!("payload nested deeper than {MAX_PAYLOAD_DEPTH} levels")),
+            ParseError::new(
+                1,
+                format!("payload nested deeper than {MAX_PAYLOAD_DEPTH} levels"),
+            ),
         ));
     }
     Ok(match value {
         Json::String(s) => Node::Template(
             Template::parse_with(s, limits).map_err(|e| PayloadError::new(path.clone(), e))?,
+            path.as_str().into(),
         ),
         Json::Array(items) => {
             let mut nodes = Vec::with_capacity(items.len());
@@ -124,11 +135,14 @@ fn render_node(
 ) -> Result<Json, EvalError> {
     Ok(match node {
         Node::Plain(v) => v.clone(),
-        Node::Template(t) => {
-            let v = t.evaluate_with(vars, options)?;
+        Node::Template(t, path) => {
+            let v = t
+                .evaluate_with(vars, options)
+                .map_err(|e| e.in_path(path.to_string()))?;
             if let Json::String(s) = &v {
                 *budget = budget.checked_sub(s.len()).ok_or_else(|| {
                     EvalError::new(format!("output longer than the limit of {limit} bytes"))
+                        .in_path(path.to_string())
                 })?;
             }
             v
@@ -240,6 +254,17 @@ mod tests {
     }
 
     #[test]
+    fn evaluation_errors_name_the_json_path() {
+        let p = PayloadTemplate::parse(&json!({"a": {"b": ["ok", "${callId + 1}"]}})).unwrap();
+        let e = p.render(&event()).unwrap_err();
+        assert_eq!(e.path(), Some("a.b[1]"));
+        assert_eq!(
+            e.to_string(),
+            "`a.b[1]` column 10: cannot convert a string to an integer"
+        );
+    }
+
+    #[test]
     fn output_limit_covers_the_whole_payload() {
         let limits = Limits {
             max_output: 10,
@@ -247,8 +272,9 @@ mod tests {
         };
         let p = PayloadTemplate::parse_with(&json!(["${callId}", "${callId}"]), &limits).unwrap();
         assert!(p.render(&event()).is_ok());
-        let p = PayloadTemplate::parse_with(&json!(["${callId}", "${callId}", "${callId}"]), &limits)
-            .unwrap();
+        let p =
+            PayloadTemplate::parse_with(&json!(["${callId}", "${callId}", "${callId}"]), &limits)
+                .unwrap();
         assert!(p.render(&event()).is_err());
     }
 }

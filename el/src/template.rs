@@ -125,3 +125,102 @@ impl Template {
         self.ctx(vars, options)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const DOC_EXAMPLE: &str = r#"${(initiation=="outgoing")?"calldialed":"callreceived"}"#;
+
+    #[test]
+    fn the_cti_documents_example() {
+        let t = Template::parse(DOC_EXAMPLE).unwrap();
+        assert_eq!(
+            t.render(&json!({"initiation": "outgoing"})).unwrap(),
+            "calldialed"
+        );
+        assert_eq!(
+            t.render(&json!({"initiation": "incoming"})).unwrap(),
+            "callreceived"
+        );
+        // An event without the field: null == "outgoing" is false.
+        assert_eq!(t.render(&json!({})).unwrap(), "callreceived");
+    }
+
+    #[test]
+    fn unknown_identifiers_are_null_unless_strict() {
+        let t = Template::parse("[${callerUser}] [${caller.name}]").unwrap();
+        assert_eq!(t.render(&json!({})).unwrap(), "[] []");
+        let strict = EvalOptions { strict: true };
+        let e = t.render_with(&json!({}), &strict).unwrap_err();
+        assert_eq!(e.to_string(), "column 4: unknown identifier `callerUser`");
+        assert_eq!(
+            t.render_with(&json!({"callerUser": "u", "caller": {}}), &strict)
+                .unwrap(),
+            "[u] []"
+        );
+    }
+
+    #[test]
+    fn one_expression_keeps_its_type_anything_else_is_a_string() {
+        let vars = json!({"n": 7, "d": 0.5, "b": false, "s": "x", "o": {"k": [1]}, "z": null});
+        for (src, want) in [
+            ("${n}", json!(7)),
+            ("${n * 2}", json!(14)),
+            ("${n / 2}", json!(3.5)),
+            ("${4 / 2}", json!(2.0)),
+            ("${d}", json!(0.5)),
+            ("${b}", json!(false)),
+            ("${s}", json!("x")),
+            ("${o}", json!({"k": [1]})),
+            ("${o.k}", json!([1])),
+            ("${z}", Json::Null),
+            ("${missing}", Json::Null),
+            ("${1 / 0}", json!("Infinity")),
+            ("${-1 / 0}", json!("-Infinity")),
+            ("${0.0 / 0}", json!("NaN")),
+            (" ${n}", json!(" 7")),
+            ("${n}${n}", json!("77")),
+            ("${o}!", json!(r#"{"k":[1]}!"#)),
+            ("${d * 2}", json!(1.0)),
+            ("plain", json!("plain")),
+            ("", json!("")),
+        ] {
+            let t = Template::parse(src).unwrap();
+            assert_eq!(t.evaluate(&vars).unwrap(), want, "{src}");
+        }
+        assert_eq!(
+            Template::parse("${4 / 2}").unwrap().render(&vars).unwrap(),
+            "2.0"
+        );
+        assert!(Template::parse("${n}").unwrap().is_single_expression());
+        assert!(Template::parse("a\\${n}").unwrap().is_literal());
+    }
+
+    #[test]
+    fn parse_errors_say_where_and_what() {
+        let e = Template::parse("https://x/${callId").unwrap_err();
+        assert_eq!((e.position(), e.message()), (19, "expected `}`"));
+        assert_eq!(e.to_string(), "column 19: expected `}`");
+        let e = Template::parse("héllo ${a +}").unwrap_err();
+        assert_eq!(e.to_string(), "column 12: expected an expression");
+        let e = Template::parse("${a} #{b}").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "column 6: cannot mix `${` and `#{` in one template"
+        );
+        let e = Template::parse("${'abc}").unwrap_err();
+        assert_eq!(e.to_string(), "column 3: unterminated string literal");
+        let e = Template::parse("${a b}").unwrap_err();
+        assert_eq!(e.to_string(), "column 5: expected an operator or `}`");
+    }
+
+    #[test]
+    fn templates_are_shareable() {
+        fn assert_traits<T: Clone + Send + Sync + std::fmt::Debug>() {}
+        assert_traits::<Template>();
+        assert_traits::<crate::UriTemplate>();
+        assert_traits::<crate::PayloadTemplate>();
+    }
+}

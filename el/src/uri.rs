@@ -104,7 +104,7 @@ mod tests {
     use serde_json::json;
 
     fn render(t: &str, vars: Json) -> String {
-        match UriTemplate::parse(t).and_then(|u| Ok(u.render(&vars))) {
+        match UriTemplate::parse(t).map(|u| u.render(&vars)) {
             Ok(Ok(s)) => s,
             other => panic!("{t}: {other:?}"),
         }
@@ -113,7 +113,10 @@ mod tests {
     #[test]
     fn plus_in_query_is_encoded() {
         assert_eq!(
-            render("https://crm.example/c?from=${n}", json!({"n": "+31612345678"})),
+            render(
+                "https://crm.example/c?from=${n}",
+                json!({"n": "+31612345678"})
+            ),
             "https://crm.example/c?from=%2B31612345678"
         );
     }
@@ -142,7 +145,8 @@ mod tests {
             &[UriPosition::Path, UriPosition::Query, UriPosition::Fragment]
         );
         assert_eq!(
-            u.render(&json!({"id": "../admin", "c": "1", "f": "a b"})).unwrap(),
+            u.render(&json!({"id": "../admin", "c": "1", "f": "a b"}))
+                .unwrap(),
             "https://x/contacts/..%2Fadmin/calls?c=1#a%20b"
         );
     }

@@ -204,9 +204,7 @@ pub(crate) fn parse_java_double(s: &str) -> Option<f64> {
         "NaN" => f64::NAN,
         "Infinity" => f64::INFINITY,
         _ => {
-            let digits = body
-                .strip_suffix(['f', 'F', 'd', 'D'])
-                .unwrap_or(body);
+            let digits = body.strip_suffix(['f', 'F', 'd', 'D']).unwrap_or(body);
             if !is_decimal_float(digits) {
                 return None;
             }
@@ -272,7 +270,22 @@ pub fn format_double(d: f64) -> String {
         Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
         None => (sci.as_str(), 0),
     };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let mut digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let mut exp = exp;
+    if digits.len() == 1 {
+        // Java (JDK 19+) considers two-digit decimals when one digit suffices and prints the
+        // one closest to the value: Double.MIN_VALUE is 4.9E-324, not 5.0E-324.
+        let two = format!("{:.1e}", d.abs());
+        if two.parse::<f64>() == Ok(d.abs()) {
+            if let Some((m, e)) = two.split_once('e') {
+                digits = m.chars().filter(|c| *c != '.').collect();
+                while digits.len() > 1 && digits.ends_with('0') {
+                    digits.pop();
+                }
+                exp = e.parse::<i32>().unwrap_or(exp);
+            }
+        }
+    }
     let mut out = String::with_capacity(digits.len() + 8);
     if d < 0.0 {
         out.push('-');
@@ -351,6 +364,10 @@ mod tests {
             (-0.0, "-0.0"),
             (2.5e-5, "2.5E-5"),
             (100.0, "100.0"),
+            (f64::from_bits(1), "4.9E-324"),
+            (1e23, "1.0E23"),
+            (0.3, "0.3"),
+            (f64::MAX, "1.7976931348623157E308"),
         ] {
             assert_eq!(format_double(d), s, "{d}");
         }

@@ -100,7 +100,10 @@ fn run(case: &Case) -> Outcome {
     };
     let result = (|| -> Result<(Json, &'static str), cti_el::EvalError> {
         match case.mode.as_str() {
-            "template" => Ok((Json::String(template.render_with(&case.vars, &options)?), "String")),
+            "template" => Ok((
+                Json::String(template.render_with(&case.vars, &options)?),
+                "String",
+            )),
             "object" | "eval" | "api" => Ok(typed(&template.evaluate_value(&case.vars, &options)?)),
             m => {
                 let v = template.evaluate_value(&case.vars, &options)?;
@@ -110,9 +113,13 @@ fn run(case: &Case) -> Outcome {
                     "Long" => (Json::from(v.coerce_to_long()?), "Long"),
                     "Integer" => {
                         let l = v.coerce_to_long()?;
-                        (Json::from(i32::try_from(l).map_err(|_| {
-                            cti_el::EvalError::new("out of int range")
-                        })?), "Integer")
+                        (
+                            Json::from(
+                                i32::try_from(l)
+                                    .map_err(|_| cti_el::EvalError::new("out of int range"))?,
+                            ),
+                            "Integer",
+                        )
                     }
                     "Double" => (Json::from(v.coerce_to_double()?), "Double"),
                     "Boolean" => (Json::Bool(v.coerce_to_boolean()?), "Boolean"),
@@ -171,13 +178,21 @@ fn check(case: &Case, outcome: &Outcome) -> Result<(), String> {
 #[test]
 fn conformance_vectors() {
     let cases = load();
-    assert_eq!(cases.len(), 468, "the vectors file changed: review LEFT_OUT");
+    assert_eq!(
+        cases.len(),
+        468,
+        "the vectors file changed: review LEFT_OUT"
+    );
     let mut passed = 0;
     let mut left_out = 0;
     let mut failures = Vec::new();
     for case in &cases {
         if let Some((_, expr, _)) = LEFT_OUT.iter().find(|(l, _, _)| *l == case.line) {
-            assert_eq!(*expr, case.expr, "LEFT_OUT entry for line {} is stale", case.line);
+            assert_eq!(
+                *expr, case.expr,
+                "LEFT_OUT entry for line {} is stale",
+                case.line
+            );
             left_out += 1;
             continue;
         }
@@ -197,7 +212,11 @@ fn conformance_vectors() {
     for (line, expr, why) in LEFT_OUT {
         println!("  left out line {line} {expr:?}: {why}");
     }
-    assert!(failures.is_empty(), "failing cases:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "failing cases:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// The checker itself must reject a wrong value, a wrong type and a missing error.

@@ -81,7 +81,10 @@ fn long_flat_chains_do_not_recurse() {
     let t = Template::parse(&src).expect("flat concat");
     assert_eq!(t.render(&json!({"x": "ab"})).unwrap().len(), 20_002);
     let src = format!("${{{} true}}", "true &&".repeat(8_000));
-    assert_eq!(Template::parse(&src).unwrap().render(&json!({})).unwrap(), "true");
+    assert_eq!(
+        Template::parse(&src).unwrap().render(&json!({})).unwrap(),
+        "true"
+    );
 }
 
 #[test]
@@ -102,8 +105,16 @@ fn output_limit() {
     let t = Template::parse_with("${x}", &limits).unwrap();
     assert!(t.render(&vars).is_ok());
     let t = Template::parse_with("${x}${x}", &limits).unwrap();
-    assert!(t.render(&vars).unwrap_err().message().contains("output longer"));
+    assert!(t
+        .render(&vars)
+        .unwrap_err()
+        .message()
+        .contains("output longer"));
     let t = Template::parse_with("${x += x}", &limits).unwrap();
-    assert!(t.render(&vars).unwrap_err().message().contains("output longer"));
+    assert!(t
+        .render(&vars)
+        .unwrap_err()
+        .message()
+        .contains("output longer"));
     assert!(t.evaluate(&vars).is_err());
 }

@@ -84,13 +84,13 @@ fn ok<T: Serialize>(v: &T) -> HttpResponse {
 }
 
 /// A JSON body; an empty body reads as `{}` so optional-only bodies may be left out.
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, HttpResponse> {
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
         body
     };
-    serde_json::from_slice(body).map_err(|e| bad(format!("invalid request body: {e}")))
+    serde_json::from_slice(body).map_err(|e| format!("invalid request body: {e}"))
 }
 
 async fn unknown_route(req: HttpRequest) -> HttpResponse {
@@ -110,7 +110,7 @@ async fn list_tenants(data: Data) -> HttpResponse {
 async fn create_tenant(data: Data, body: web::Bytes) -> HttpResponse {
     let new: NewTenant = match parse(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     match lock(&data.xelion).add_tenant(&new.name, new.session_lifetime_seconds) {
         Ok(info) => HttpResponse::Created().json(info),
@@ -129,7 +129,7 @@ async fn get_tenant(data: Data, tenant: web::Path<String>) -> HttpResponse {
 async fn update_tenant(data: Data, tenant: web::Path<String>, body: web::Bytes) -> HttpResponse {
     let upd: TenantUpdate = match parse(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     let mut st = lock(&data.xelion);
     let Some(t) = st.tenants.get_mut(tenant.as_str()) else {
@@ -161,7 +161,7 @@ async fn list_users(data: Data, tenant: web::Path<String>) -> HttpResponse {
 async fn create_user(data: Data, tenant: web::Path<String>, body: web::Bytes) -> HttpResponse {
     let new: NewUser = match parse(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     let mut st = lock(&data.xelion);
     if !st.tenants.contains_key(tenant.as_str()) {
@@ -182,7 +182,7 @@ async fn update_user(
     let (tenant, user) = path.into_inner();
     let upd: UserUpdate = match parse(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     let mut st = lock(&data.xelion);
     let Some(t) = st.tenants.get_mut(&tenant) else {
@@ -212,7 +212,7 @@ async fn update_user(
 async fn place_call(data: Data, tenant: web::Path<String>, body: web::Bytes) -> HttpResponse {
     let call: NewCall = match parse(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     if !lock(&data.xelion).tenants.contains_key(tenant.as_str()) {
         return missing(format!("tenant `{tenant}` does not exist"));
@@ -226,7 +226,7 @@ async fn place_call(data: Data, tenant: web::Path<String>, body: web::Bytes) -> 
 async fn expire_sessions(data: Data, tenant: web::Path<String>, body: web::Bytes) -> HttpResponse {
     let req: ExpireSessions = match parse(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     let mut st = lock(&data.xelion);
     let Some(t) = st.tenants.get_mut(tenant.as_str()) else {
@@ -253,7 +253,7 @@ async fn expire_sessions(data: Data, tenant: web::Path<String>, body: web::Bytes
 async fn drop_sockets(data: Data, tenant: web::Path<String>, body: web::Bytes) -> HttpResponse {
     let req: DropSockets = match parse(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     if !lock(&data.xelion).tenants.contains_key(tenant.as_str()) {
         return missing(format!("tenant `{tenant}` does not exist"));
@@ -274,7 +274,7 @@ async fn xelion_faults(data: Data) -> HttpResponse {
 async fn add_xelion_fault(data: Data, body: web::Bytes) -> HttpResponse {
     let mut spec: FaultSpec = match parse(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     if let Err(e) = check_fault(&spec) {
         return bad(e);
@@ -290,8 +290,11 @@ async fn clear_xelion_faults(data: Data) -> HttpResponse {
     HttpResponse::NoContent().finish()
 }
 
-async fn remove_xelion_fault(data: Data, id: web::Path<u64>) -> HttpResponse {
-    if lock(&data.xelion).faults.remove(*id) {
+async fn remove_xelion_fault(data: Data, id: web::Path<String>) -> HttpResponse {
+    let Ok(id) = id.parse::<u64>() else {
+        return bad(format!("`{id}` is not a fault id"));
+    };
+    if lock(&data.xelion).faults.remove(id) {
         HttpResponse::NoContent().finish()
     } else {
         missing(format!("no fault {id}"))
@@ -334,7 +337,7 @@ async fn list_clients(data: Data) -> HttpResponse {
 async fn add_client(data: Data, body: web::Bytes) -> HttpResponse {
     let new: NewClient = match parse(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     if new.client_id.is_empty() {
         return bad("clientId: must not be empty");
@@ -348,7 +351,7 @@ async fn add_client(data: Data, body: web::Bytes) -> HttpResponse {
 async fn add_refresh_token(data: Data, body: web::Bytes) -> HttpResponse {
     let new: NewRefreshToken = match parse(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     let token = new
         .token
@@ -383,7 +386,7 @@ async fn revoke_refresh_token(data: Data, token: web::Path<String>) -> HttpRespo
 async fn add_device_code(data: Data, body: web::Bytes) -> HttpResponse {
     let new: NewDeviceCode = match parse(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     let code = new
         .device_code
@@ -435,7 +438,7 @@ async fn deny_device_code(data: Data, code: web::Path<String>) -> HttpResponse {
 async fn add_access_token(data: Data, body: web::Bytes) -> HttpResponse {
     let new: NewAccessToken = match parse(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     let mut st = lock(&data.crm);
     let lifetime = new.expires_in_seconds.map(Duration::from_secs);
@@ -463,7 +466,7 @@ async fn add_access_token(data: Data, body: web::Bytes) -> HttpResponse {
 async fn expire_access_tokens(data: Data, body: web::Bytes) -> HttpResponse {
     let req: ExpireAccessTokens = match parse(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     let mut st = lock(&data.crm);
     let past = SystemTime::now() - Duration::from_secs(1);
@@ -493,7 +496,7 @@ async fn get_settings(data: Data) -> HttpResponse {
 async fn update_settings(data: Data, body: web::Bytes) -> HttpResponse {
     let upd: CrmSettings = match parse(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     {
         let mut st = lock(&data.crm);
@@ -550,7 +553,7 @@ async fn crm_faults(data: Data) -> HttpResponse {
 async fn add_crm_fault(data: Data, body: web::Bytes) -> HttpResponse {
     let spec: FaultSpec = match parse(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     if let Err(e) = check_fault(&spec) {
         return bad(e);
@@ -569,8 +572,11 @@ async fn clear_crm_faults(data: Data) -> HttpResponse {
     HttpResponse::NoContent().finish()
 }
 
-async fn remove_crm_fault(data: Data, id: web::Path<u64>) -> HttpResponse {
-    if lock(&data.crm).faults.remove(*id) {
+async fn remove_crm_fault(data: Data, id: web::Path<String>) -> HttpResponse {
+    let Ok(id) = id.parse::<u64>() else {
+        return bad(format!("`{id}` is not a fault id"));
+    };
+    if lock(&data.crm).faults.remove(id) {
         HttpResponse::NoContent().finish()
     } else {
         missing(format!("no fault {id}"))

@@ -5,7 +5,9 @@ use actix_web::{web, HttpResponse};
 use cti_actors::api::{
     CrmIntegrationRequest, CrmIntegrationResponse, UserCredentialsRequest, UserCredentialsView,
 };
-use cti_actors::messages::{AddUsers, CreateIntegration, DeleteIntegration, GetIntegration, ListUsers};
+use cti_actors::messages::{
+    AddUsers, CreateIntegration, DeleteIntegration, GetIntegration, ListUsers,
+};
 use cti_actors::ApiError;
 use serde::Deserialize;
 use serde_json::Value;
@@ -82,7 +84,10 @@ pub async fn create_integration(call: Call, body: web::Bytes) -> Result<HttpResp
     params(("xelionContextId" = i64, Path)), security(("xelion" = [])),
     responses((status = 200, description = "deleted"),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete_integration(call: Call, path: web::Path<i64>) -> Result<HttpResponse, HttpError> {
+pub async fn delete_integration(
+    call: Call,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, HttpError> {
     call.send(DeleteIntegration {
         token: call.token.clone(),
         xelion_context_id: path.into_inner(),

@@ -18,7 +18,9 @@ async fn live() -> HttpResponse {
 
 async fn ready(supervisor: web::Data<Addr<Supervisor>>) -> HttpResponse {
     match supervisor.send(ListTenants).await {
-        Ok(tenants) => HttpResponse::Ok().json(json!({"status": "ready", "tenants": tenants.len()})),
+        Ok(tenants) => {
+            HttpResponse::Ok().json(json!({"status": "ready", "tenants": tenants.len()}))
+        }
         Err(_) => HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"})),
     }
 }

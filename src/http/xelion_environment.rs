@@ -2,7 +2,9 @@
 
 use actix_web::{web, HttpResponse};
 use cti_actors::api::{AdminPasswordUpdate, AdminUsernameUpdate, XelionEnvironment};
-use cti_actors::messages::{GetEnvironment, PutEnvironment, UpdateAdminPassword, UpdateAdminUsername};
+use cti_actors::messages::{
+    GetEnvironment, PutEnvironment, UpdateAdminPassword, UpdateAdminUsername,
+};
 use cti_actors::ApiError;
 use serde_json::Value;
 
@@ -68,7 +70,13 @@ pub async fn put_environment(
 }
 
 /// A body sent to the wrong one of the two admin updates gets a 400 naming the right one.
-fn check_kind(call: &Call, body: &[u8], expected: &str, other: &str, other_path: &str) -> Result<(), HttpError> {
+fn check_kind(
+    call: &Call,
+    body: &[u8],
+    expected: &str,
+    other: &str,
+    other_path: &str,
+) -> Result<(), HttpError> {
     if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) {
         if map.contains_key(other) && !map.contains_key(expected) {
             return Err(call.error(ApiError::bad_payload(format!(
@@ -92,7 +100,13 @@ pub async fn update_password(
     path: web::Path<i64>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
-    check_kind(&call, &body, "oldPassword", "oldUsername", "admin/username/update")?;
+    check_kind(
+        &call,
+        &body,
+        "oldPassword",
+        "oldUsername",
+        "admin/username/update",
+    )?;
     let req: AdminPasswordUpdate = call.json(&body)?;
     call.send(UpdateAdminPassword {
         token: call.token.clone(),
@@ -116,7 +130,13 @@ pub async fn update_username(
     path: web::Path<i64>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
-    check_kind(&call, &body, "oldUsername", "oldPassword", "admin/password/update")?;
+    check_kind(
+        &call,
+        &body,
+        "oldUsername",
+        "oldPassword",
+        "admin/password/update",
+    )?;
     let req: AdminUsernameUpdate = call.json(&body)?;
     call.send(UpdateAdminUsername {
         token: call.token.clone(),

@@ -54,7 +54,10 @@ mod tests {
         assert_eq!(format_unix(0, 0), "1970-01-01T00:00:00.000000000");
         // a leap day and the end of a year
         assert_eq!(format_unix(951_782_400, 1), "2000-02-29T00:00:00.000000001");
-        assert_eq!(format_unix(1_704_067_199, 0), "2023-12-31T23:59:59.000000000");
+        assert_eq!(
+            format_unix(1_704_067_199, 0),
+            "2023-12-31T23:59:59.000000000"
+        );
     }
 
     #[test]

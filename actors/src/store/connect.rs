@@ -190,7 +190,10 @@ mod tests {
 
     #[test]
     fn postgres_forms() {
-        for url in ["postgres://u@h/db", "postgresql://u:p@h:5432/db?sslmode=disable"] {
+        for url in [
+            "postgres://u@h/db",
+            "postgresql://u:p@h:5432/db?sslmode=disable",
+        ] {
             let t = Target::parse(url).unwrap();
             assert_eq!(t.backend, Backend::Postgres);
             assert_eq!(t.url, url);
@@ -199,7 +202,9 @@ mod tests {
 
     #[test]
     fn rejects_others() {
-        let err = Target::parse("mysql://u:secret@h/db").unwrap_err().to_string();
+        let err = Target::parse("mysql://u:secret@h/db")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mysql"), "{err}");
         assert!(!err.contains("secret"), "{err}");
         assert!(Target::parse("").is_err());

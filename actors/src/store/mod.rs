@@ -297,11 +297,21 @@ impl Store {
             .map_err(StoreError::Crypto)
     }
 
-    fn seal_opt(&self, column: &str, id: Id, value: Option<&Secret>) -> StoreResult<Option<String>> {
+    fn seal_opt(
+        &self,
+        column: &str,
+        id: Id,
+        value: Option<&Secret>,
+    ) -> StoreResult<Option<String>> {
         value.map(|v| self.seal(column, id, v)).transpose()
     }
 
-    fn open_sealed(&self, column: &str, id: Id, stored: Option<String>) -> StoreResult<Option<Secret>> {
+    fn open_sealed(
+        &self,
+        column: &str,
+        id: Id,
+        stored: Option<String>,
+    ) -> StoreResult<Option<Secret>> {
         stored
             .map(|s| {
                 self.cipher
@@ -314,23 +324,35 @@ impl Store {
     // ---- xelion contexts
     /// All xelion contexts (for starting tenants), by id.
     pub async fn list_xelion_contexts(&self) -> StoreResult<Vec<XelionContext>> {
-        let rows = sqlx::query(concat!("SELECT ", xc_cols!(), " FROM xelion_contexts ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            xc_cols!(),
+            " FROM xelion_contexts ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(xelion_row).collect()
     }
 
     /// One xelion context by id.
     pub async fn xelion_context(&self, id: Id) -> StoreResult<Option<XelionContext>> {
-        let row = sqlx::query(concat!("SELECT ", xc_cols!(), " FROM xelion_contexts WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            xc_cols!(),
+            " FROM xelion_contexts WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(xelion_row).transpose()
     }
 
     /// The xelion context of a host and tenant (host compared case-insensitively).
-    pub async fn find_xelion_context(&self, host: &str, tenant: &str) -> StoreResult<Option<XelionContext>> {
+    pub async fn find_xelion_context(
+        &self,
+        host: &str,
+        tenant: &str,
+    ) -> StoreResult<Option<XelionContext>> {
         let row = sqlx::query(concat!(
             "SELECT ",
             xc_cols!(),
@@ -345,41 +367,45 @@ impl Store {
 
     /// Stores a whole integration in one transaction: the xelion context (created, or updated
     /// with the new admin credentials and protocol if host+tenant exists), a new crm context,
-    /// its users and its mappings. `Conflict(username)` if two users share a username;
-    /// `Conflict("<host>/<tenant>")` if another request created that xelion context meanwhile.
-    pub async fn create_integration(&self, new: NewIntegration) -> StoreResult<(XelionContext, CrmContext)> {
+    /// its users and its mappings. `Conflict(username)` if two users share a username (nothing
+    /// is stored then); `Conflict("<host>/<tenant>")` only if a concurrent request created and
+    /// deleted that xelion context meanwhile.
+    pub async fn create_integration(
+        &self,
+        new: NewIntegration,
+    ) -> StoreResult<(XelionContext, CrmContext)> {
         let now = clock::now_text();
         let mut tx = self.begin().await?;
 
-        let existing = sqlx::query("SELECT id FROM xelion_contexts WHERE lower(host) = $1 AND tenant = $2")
-            .bind(new.host.to_ascii_lowercase())
-            .bind(&new.tenant)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let xc_id: Id = match existing {
-            Some(row) => {
-                let id: Id = row.try_get("id")?;
-                sqlx::query("UPDATE xelion_contexts SET protocol = $1, admin_username = $2 WHERE id = $3")
-                    .bind(&new.protocol)
-                    .bind(&new.admin_username)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                id
-            }
+        // Insert the xelion context unless host+tenant exists; `ON CONFLICT DO NOTHING` also
+        // settles a race with a concurrent first integration of the same tenant (PostgreSQL
+        // waits for the other transaction, then finds its row below).
+        let inserted = sqlx::query(
+            "INSERT INTO xelion_contexts (host, tenant, protocol, admin_username, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind(&new.host)
+        .bind(&new.tenant)
+        .bind(&new.protocol)
+        .bind(&new.admin_username)
+        .bind(&now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let xc_id: Id = match inserted {
+            Some(row) => row.try_get("id")?,
             None => {
                 let row = sqlx::query(
-                    "INSERT INTO xelion_contexts (host, tenant, protocol, admin_username, created_at) \
-                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    "UPDATE xelion_contexts SET protocol = $1, admin_username = $2 \
+                     WHERE lower(host) = $3 AND tenant = $4 RETURNING id",
                 )
-                .bind(&new.host)
-                .bind(&new.tenant)
                 .bind(&new.protocol)
                 .bind(&new.admin_username)
-                .bind(&now)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| conflict_or(e, || format!("{}/{}", new.host, new.tenant)))?;
+                .bind(new.host.to_ascii_lowercase())
+                .bind(&new.tenant)
+                .fetch_optional(&mut *tx)
+                .await?
+                // deleted again in between: let the caller retry
+                .ok_or_else(|| StoreError::Conflict(format!("{}/{}", new.host, new.tenant)))?;
                 row.try_get("id")?
             }
         };
@@ -488,7 +514,9 @@ impl Store {
             .ok_or(StoreError::NotFound)?;
         let stored: Option<String> = row.try_get("admin_password")?;
         self.open_sealed(XC_ADMIN_PASSWORD, id, stored)?
-            .ok_or_else(|| StoreError::Crypto(format!("{XC_ADMIN_PASSWORD}:{id}: no password stored")))
+            .ok_or_else(|| {
+                StoreError::Crypto(format!("{XC_ADMIN_PASSWORD}:{id}: no password stored"))
+            })
     }
 
     // ---- crm contexts
@@ -506,7 +534,11 @@ impl Store {
     }
 
     /// One crm context, only if it belongs to that xelion context.
-    pub async fn crm_context(&self, xelion_context_id: Id, crm_context_id: Id) -> StoreResult<Option<CrmContext>> {
+    pub async fn crm_context(
+        &self,
+        xelion_context_id: Id,
+        crm_context_id: Id,
+    ) -> StoreResult<Option<CrmContext>> {
         let row = sqlx::query(concat!(
             "SELECT ",
             crm_cols!(),
@@ -573,11 +605,12 @@ impl Store {
     ) -> StoreResult<Vec<UserCredentials>> {
         let now = clock::now_text();
         let mut tx = self.begin().await?;
-        let exists = sqlx::query("SELECT id FROM crm_contexts WHERE id = $1 AND xelion_context_id = $2")
-            .bind(crm_context_id)
-            .bind(xelion_context_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists =
+            sqlx::query("SELECT id FROM crm_contexts WHERE id = $1 AND xelion_context_id = $2")
+                .bind(crm_context_id)
+                .bind(xelion_context_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         if exists.is_none() {
             return Err(StoreError::NotFound);
         }
@@ -616,7 +649,10 @@ impl Store {
         .await
         .map_err(|e| conflict_or(e, || user.xelion_username.clone()))?;
         let created = user_row(&row)?;
-        if user.client_secret.is_some() || user.device_code.is_some() || user.refresh_token.is_some() {
+        if user.client_secret.is_some()
+            || user.device_code.is_some()
+            || user.refresh_token.is_some()
+        {
             let id = created.id;
             sqlx::query(
                 "UPDATE user_credentials SET client_secret = $1, device_code = $2, refresh_token = $3 \
@@ -634,16 +670,25 @@ impl Store {
 
     /// One user by id.
     pub async fn user(&self, id: Id) -> StoreResult<Option<UserCredentials>> {
-        let row = sqlx::query(concat!("SELECT ", user_cols!(), " FROM user_credentials WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM user_credentials WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(user_row).transpose()
     }
 
     /// Changes a user's username and oid. `NotFound` if absent; `Conflict(username)` on a
     /// duplicate username in its crm context.
-    pub async fn update_user_identity(&self, id: Id, username: &str, oid: &str) -> StoreResult<UserCredentials> {
+    pub async fn update_user_identity(
+        &self,
+        id: Id,
+        username: &str,
+        oid: &str,
+    ) -> StoreResult<UserCredentials> {
         let row = sqlx::query(concat!(
             "UPDATE user_credentials SET xelion_username = $1, xelion_oid = $2 WHERE id = $3 RETURNING ",
             user_cols!()
@@ -671,21 +716,29 @@ impl Store {
 
     /// Replaces one credential (client id in clear; the others encrypted). `NotFound` if absent.
     /// Setting a refresh token or device code clears the stored access token.
-    pub async fn update_user_credential(&self, id: Id, kind: CredentialKind, value: &Secret) -> StoreResult<()> {
+    pub async fn update_user_credential(
+        &self,
+        id: Id,
+        kind: CredentialKind,
+        value: &Secret,
+    ) -> StoreResult<()> {
         let query = match kind {
             CredentialKind::ClientId => {
-                sqlx::query("UPDATE user_credentials SET client_id = $1 WHERE id = $2").bind(value.expose().to_string())
+                sqlx::query("UPDATE user_credentials SET client_id = $1 WHERE id = $2")
+                    .bind(value.expose().to_string())
             }
-            CredentialKind::ClientSecret => sqlx::query("UPDATE user_credentials SET client_secret = $1 WHERE id = $2")
-                .bind(self.seal(U_CLIENT_SECRET, id, value)?),
-            CredentialKind::RefreshToken => {
-                sqlx::query("UPDATE user_credentials SET refresh_token = $1, access_token = NULL WHERE id = $2")
-                    .bind(self.seal(U_REFRESH_TOKEN, id, value)?)
+            CredentialKind::ClientSecret => {
+                sqlx::query("UPDATE user_credentials SET client_secret = $1 WHERE id = $2")
+                    .bind(self.seal(U_CLIENT_SECRET, id, value)?)
             }
-            CredentialKind::DeviceCode => {
-                sqlx::query("UPDATE user_credentials SET device_code = $1, access_token = NULL WHERE id = $2")
-                    .bind(self.seal(U_DEVICE_CODE, id, value)?)
-            }
+            CredentialKind::RefreshToken => sqlx::query(
+                "UPDATE user_credentials SET refresh_token = $1, access_token = NULL WHERE id = $2",
+            )
+            .bind(self.seal(U_REFRESH_TOKEN, id, value)?),
+            CredentialKind::DeviceCode => sqlx::query(
+                "UPDATE user_credentials SET device_code = $1, access_token = NULL WHERE id = $2",
+            )
+            .bind(self.seal(U_DEVICE_CODE, id, value)?),
         };
         let done = query.bind(id).execute(&self.pool).await?;
         found(done.rows_affected())
@@ -717,14 +770,14 @@ impl Store {
     ) -> StoreResult<()> {
         let access = self.seal(U_ACCESS_TOKEN, id, access_token)?;
         let done = match refresh_token {
-            Some(refresh) => {
-                sqlx::query("UPDATE user_credentials SET access_token = $1, refresh_token = $2 WHERE id = $3")
-                    .bind(access)
-                    .bind(self.seal(U_REFRESH_TOKEN, id, refresh)?)
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await?
-            }
+            Some(refresh) => sqlx::query(
+                "UPDATE user_credentials SET access_token = $1, refresh_token = $2 WHERE id = $3",
+            )
+            .bind(access)
+            .bind(self.seal(U_REFRESH_TOKEN, id, refresh)?)
+            .bind(id)
+            .execute(&self.pool)
+            .await?,
             None => {
                 sqlx::query("UPDATE user_credentials SET access_token = $1 WHERE id = $2")
                     .bind(access)
@@ -785,7 +838,10 @@ impl Store {
         .bind(crm_context_id)
         .fetch_all(&mut *tx)
         .await?;
-        let all = rows.iter().map(mapping_row).collect::<StoreResult<Vec<_>>>()?;
+        let all = rows
+            .iter()
+            .map(mapping_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         tx.commit().await?;
         Ok(all)
     }
@@ -810,7 +866,11 @@ impl Store {
     }
 
     /// A session that has not expired (`now` in unix seconds; valid while `now < valid_until`).
-    pub async fn find_session(&self, token_hash: &str, now: i64) -> StoreResult<Option<ApiSession>> {
+    pub async fn find_session(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<ApiSession>> {
         let row = sqlx::query(
             "SELECT host, tenant, username, valid_until FROM api_sessions \
              WHERE token_hash = $1 AND valid_until > $2",
@@ -860,7 +920,12 @@ impl Store {
     }
 }
 
-async fn insert_mapping(tx: &mut Tx, crm_context_id: Id, m: &NewMapping, now: &str) -> StoreResult<()> {
+async fn insert_mapping(
+    tx: &mut Tx,
+    crm_context_id: Id,
+    m: &NewMapping,
+    now: &str,
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO event_uri_mappings (crm_context_id, xelion_event, crm_resource_uri, \
          crm_resource_payload, method, headers, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",

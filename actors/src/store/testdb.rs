@@ -16,8 +16,8 @@ pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postg
 /// its URL. Blocking; callable from synchronous code and from inside any async runtime (the
 /// work runs on its own thread and runtime). The databases are left behind for inspection.
 pub fn fresh_postgres_url() -> Result<String, String> {
-    let admin =
-        std::env::var("XCTI_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string());
+    let admin = std::env::var("XCTI_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string());
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -34,24 +34,22 @@ async fn create_database(admin: &str) -> Result<String, String> {
     let shown = redact(admin);
     let hint = "start PostgreSQL there or set XCTI_TEST_POSTGRES_URL to an admin URL \
                 (e.g. postgres://postgres@127.0.0.1:5432/postgres)";
-    let mut conn = match tokio::time::timeout(
-        Duration::from_secs(15),
-        sqlx::AnyConnection::connect(admin),
-    )
-    .await
-    {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => {
-            return Err(format!(
-                "PostgreSQL for the tests is not reachable at {shown}: {e}; {hint}"
-            ))
-        }
-        Err(_) => {
-            return Err(format!(
-                "PostgreSQL for the tests did not answer within 15 s at {shown}; {hint}"
-            ))
-        }
-    };
+    let mut conn =
+        match tokio::time::timeout(Duration::from_secs(15), sqlx::AnyConnection::connect(admin))
+            .await
+        {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "PostgreSQL for the tests is not reachable at {shown}: {e}; {hint}"
+                ))
+            }
+            Err(_) => {
+                return Err(format!(
+                    "PostgreSQL for the tests did not answer within 15 s at {shown}; {hint}"
+                ))
+            }
+        };
     let name = format!("xcti_t_{:016x}", rand::random::<u64>());
     // The name is ours (hex digits only), so formatting it into the statement is safe.
     sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -120,7 +118,10 @@ mod tests {
             with_database("postgres://u:p@h/db?sslmode=disable", "x"),
             "postgres://u:p@h/x?sslmode=disable"
         );
-        assert_eq!(with_database("postgres://h:5432", "x"), "postgres://h:5432/x");
+        assert_eq!(
+            with_database("postgres://h:5432", "x"),
+            "postgres://h:5432/x"
+        );
     }
 
     #[test]

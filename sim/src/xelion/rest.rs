@@ -32,6 +32,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// A Xelion error before it becomes an answer (the request supplies the `info`).
+#[derive(Debug)]
+pub struct XErr {
+    status: u16,
+    code: i64,
+    message: String,
+}
+
+impl XErr {
+    /// An error with a status, an errorCode and a message.
+    pub fn new(status: u16, code: i64, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The answer to `req`.
+    pub fn respond(&self, req: &HttpRequest) -> HttpResponse {
+        xerr(req, self.status, self.code, &self.message)
+    }
+}
+
 /// A Xelion error answer: `{"errorCode","message","info":"resource=METHOD /path"}`.
 pub fn xerr(req: &HttpRequest, status: u16, code: i64, message: &str) -> HttpResponse {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -71,7 +95,7 @@ pub async fn apply_faults(
     data: &Data,
     req: &HttpRequest,
     tenant: Option<&str>,
-) -> Result<(), HttpResponse> {
+) -> Result<(), XErr> {
     let outcome = {
         let mut st = lock(&data.xelion);
         if let Some(t) = tenant {
@@ -96,37 +120,35 @@ pub async fn apply_faults(
         FaultKind::Latency => Ok(()),
         FaultKind::Drop => {
             crate::conn::drop_connection(req);
-            Err(xerr(req, 500, 11000, "Connection dropped by the simulator"))
+            Err(XErr::new(500, 11000, "Connection dropped by the simulator"))
         }
         FaultKind::Status | FaultKind::RefuseWebsocket => {
             let default_status = if spec.kind == FaultKind::Status { 500 } else { 503 };
             let status = spec.status.unwrap_or(default_status);
             let code = spec.error_code.unwrap_or_else(|| default_code(status));
-            Err(xerr(req, status, code, default_message(code)))
+            Err(XErr::new(status, code, default_message(code)))
         }
     }
 }
 
 /// A parsed JSON body, or the Xelion error for an empty or malformed one.
-fn json_body(req: &HttpRequest, body: &[u8]) -> Result<Value, HttpResponse> {
+fn json_body(body: &[u8]) -> Result<Value, XErr> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(xerr(req, 400, 10200, "Empty payload"));
+        return Err(XErr::new(400, 10200, "Empty payload"));
     }
     serde_json::from_slice(body)
-        .map_err(|e| xerr(req, 400, 10202, &format!("Bad payload: {e}")))
+        .map_err(|e| XErr::new(400, 10202, format!("Bad payload: {e}")))
 }
 
 /// The token of `Authorization: xelion <token>`, or the Xelion error.
-fn auth_token(req: &HttpRequest) -> Result<String, HttpResponse> {
+fn auth_token(req: &HttpRequest) -> Result<String, XErr> {
     let Some(value) = req.headers().get("authorization") else {
-        return Err(xerr(req, 403, 10000, "No Authorization header"));
+        return Err(XErr::new(403, 10000, "No Authorization header"));
     };
     let value = value.to_str().unwrap_or("");
     match value.strip_prefix("xelion ") {
         Some(t) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
-        _ => Err(xerr(
-            req,
-            401,
+        _ => Err(XErr::new(401,
             10000,
             "Not authenticated: expected `Authorization: xelion <token>`",
         )),
@@ -138,20 +160,20 @@ fn authenticate(
     data: &Data,
     req: &HttpRequest,
     tenant: &str,
-) -> Result<(String, XSession, User), HttpResponse> {
+) -> Result<(String, XSession, User), XErr> {
     let token = auth_token(req)?;
     let st = lock(&data.xelion);
     let Some(t) = st.tenants.get(tenant) else {
-        return Err(xerr(req, 401, 10020, "Invalid authentication token"));
+        return Err(XErr::new(401, 10020, "Invalid authentication token"));
     };
     let Some(session) = t.sessions.get(&token) else {
-        return Err(xerr(req, 401, 10020, "Invalid authentication token"));
+        return Err(XErr::new(401, 10020, "Invalid authentication token"));
     };
     if session.valid_until <= SystemTime::now() {
-        return Err(xerr(req, 401, 10021, "Session expired"));
+        return Err(XErr::new(401, 10021, "Session expired"));
     }
     let Some(user) = t.users.get(&session.oid) else {
-        return Err(xerr(req, 401, 10020, "Invalid authentication token"));
+        return Err(XErr::new(401, 10020, "Invalid authentication token"));
     };
     Ok((token, session.clone(), user.clone()))
 }
@@ -186,7 +208,7 @@ async fn login(
 ) -> HttpResponse {
     let tenant = tenant.into_inner();
     if let Err(r) = apply_faults(&data, &req, Some(&tenant)).await {
-        return r;
+        return r.respond(&req);
     }
     let result = do_login(&data, &req, &tenant, &body);
     let mut st = lock(&data.xelion);
@@ -198,25 +220,25 @@ async fn login(
         }
         Err(r) => {
             c.login_failures += 1;
-            r
+            r.respond(&req)
         }
     }
 }
 
 /// The checks and session creation of `me/login`.
-fn do_login(data: &Data, req: &HttpRequest, tenant: &str, body: &[u8]) -> Result<Value, HttpResponse> {
-    let v = json_body(req, body)?;
+fn do_login(data: &Data, req: &HttpRequest, tenant: &str, body: &[u8]) -> Result<Value, XErr> {
+    let v = json_body(body)?;
     if !v.is_object() {
-        return Err(xerr(req, 400, 10202, "Bad payload: expected a JSON object"));
+        return Err(XErr::new(400, 10202, "Bad payload: expected a JSON object"));
     }
     let Some(user_name) = str_field(&v, "userName") else {
-        return Err(xerr(req, 400, 10002, "No user name given"));
+        return Err(XErr::new(400, 10002, "No user name given"));
     };
     let Some(password) = str_field(&v, "password") else {
-        return Err(xerr(req, 400, 10003, "No password given"));
+        return Err(XErr::new(400, 10003, "No password given"));
     };
     let Some(user_space) = str_field(&v, "userSpace") else {
-        return Err(xerr(req, 401, 10011, "No userSpace given"));
+        return Err(XErr::new(401, 10011, "No userSpace given"));
     };
     // An Authorization header on login names the old session to replace.
     let presented = req
@@ -227,16 +249,16 @@ fn do_login(data: &Data, req: &HttpRequest, tenant: &str, body: &[u8]) -> Result
         .map(|t| t.trim().to_owned());
     let mut st = lock(&data.xelion);
     let Some(t) = st.tenants.get_mut(tenant) else {
-        return Err(xerr(req, 401, 10004, "Wrong user name, password or tenant"));
+        return Err(XErr::new(401, 10004, "Wrong user name, password or tenant"));
     };
     let Some(user) = t.user_by_name(user_name).cloned() else {
-        return Err(xerr(req, 401, 10004, "Wrong user name, password or tenant"));
+        return Err(XErr::new(401, 10004, "Wrong user name, password or tenant"));
     };
     if user.password != password {
-        return Err(xerr(req, 401, 10004, "Wrong user name, password or tenant"));
+        return Err(XErr::new(401, 10004, "Wrong user name, password or tenant"));
     }
     if !user.active {
-        return Err(xerr(req, 401, 10006, "Account is disabled"));
+        return Err(XErr::new(401, 10006, "Account is disabled"));
     }
     let now = SystemTime::now();
     t.sessions.retain(|_, s| s.valid_until > now);
@@ -249,9 +271,7 @@ fn do_login(data: &Data, req: &HttpRequest, tenant: &str, body: &[u8]) -> Result
         if presented.as_deref() == Some(old.as_str()) {
             t.sessions.remove(&old);
         } else {
-            return Err(xerr(
-                req,
-                401,
+            return Err(XErr::new(401,
                 10005,
                 "User is already logged in with this userSpace",
             ));
@@ -278,7 +298,7 @@ async fn renew(
 ) -> HttpResponse {
     let tenant = tenant.into_inner();
     if let Err(r) = apply_faults(&data, &req, Some(&tenant)).await {
-        return r;
+        return r.respond(&req);
     }
     let result = do_renew(&data, &req, &tenant, &body);
     let mut st = lock(&data.xelion);
@@ -290,33 +310,31 @@ async fn renew(
         }
         Err(r) => {
             c.renewal_failures += 1;
-            r
+            r.respond(&req)
         }
     }
 }
 
 /// The checks of `me/renew`; the old token stops working, the session keeps its userSpace.
-fn do_renew(data: &Data, req: &HttpRequest, tenant: &str, body: &[u8]) -> Result<Value, HttpResponse> {
+fn do_renew(data: &Data, req: &HttpRequest, tenant: &str, body: &[u8]) -> Result<Value, XErr> {
     let (old_token, session, user) = authenticate(data, req, tenant)?;
-    let v = json_body(req, body)?;
+    let v = json_body(body)?;
     let Some(secret) = v.as_str() else {
-        return Err(xerr(
-            req,
-            400,
+        return Err(XErr::new(400,
             10202,
             "Bad payload: expected a JSON string (renewal token or password)",
         ));
     };
     if secret != session.renewal_token && secret != user.password {
-        return Err(xerr(req, 401, 10004, "Wrong renewal token or password"));
+        return Err(XErr::new(401, 10004, "Wrong renewal token or password"));
     }
     let mut st = lock(&data.xelion);
     let Some(t) = st.tenants.get_mut(tenant) else {
-        return Err(xerr(req, 401, 10020, "Invalid authentication token"));
+        return Err(XErr::new(401, 10020, "Invalid authentication token"));
     };
     if t.sessions.remove(&old_token).is_none() {
         // Logged out or renewed by a concurrent request in the meantime.
-        return Err(xerr(req, 401, 10020, "Invalid authentication token"));
+        return Err(XErr::new(401, 10020, "Invalid authentication token"));
     }
     let token = random_token(40);
     let renewed = XSession {
@@ -333,11 +351,11 @@ fn do_renew(data: &Data, req: &HttpRequest, tenant: &str, body: &[u8]) -> Result
 async fn logout(data: Data, req: HttpRequest, tenant: web::Path<String>) -> HttpResponse {
     let tenant = tenant.into_inner();
     if let Err(r) = apply_faults(&data, &req, Some(&tenant)).await {
-        return r;
+        return r.respond(&req);
     }
     let token = match authenticate(&data, &req, &tenant) {
         Ok((token, _, _)) => token,
-        Err(r) => return r,
+        Err(r) => return r.respond(&req),
     };
     let mut st = lock(&data.xelion);
     if let Some(t) = st.tenants.get_mut(&tenant) {
@@ -368,14 +386,14 @@ fn user_links(tenant: &str, u: &User) -> Value {
 async fn info(data: Data, req: HttpRequest, tenant: web::Path<String>) -> HttpResponse {
     let tenant = tenant.into_inner();
     if let Err(r) = apply_faults(&data, &req, Some(&tenant)).await {
-        return r;
+        return r.respond(&req);
     }
     match authenticate(&data, &req, &tenant) {
         Ok((_, _, u)) => HttpResponse::Ok().json(json!({
             "object": user_object(&u),
             "links": user_links(&tenant, &u),
         })),
-        Err(r) => r,
+        Err(r) => r.respond(&req),
     }
 }
 
@@ -383,11 +401,11 @@ async fn info(data: Data, req: HttpRequest, tenant: web::Path<String>) -> HttpRe
 async fn websocket_url(data: Data, req: HttpRequest, tenant: web::Path<String>) -> HttpResponse {
     let tenant = tenant.into_inner();
     if let Err(r) = apply_faults(&data, &req, Some(&tenant)).await {
-        return r;
+        return r.respond(&req);
     }
     let (_, _, user) = match authenticate(&data, &req, &tenant) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return r.respond(&req),
     };
     let (a, b, c) = {
         let mut rng = rand::thread_rng();
@@ -414,54 +432,52 @@ async fn websocket_url(data: Data, req: HttpRequest, tenant: web::Path<String>) 
 }
 
 /// Query parameters of `GET users`.
-fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, HttpResponse> {
+fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, XErr> {
     serde_urlencoded::from_str(req.query_string())
-        .map_err(|e| xerr(req, 400, 10202, &format!("Bad query string: {e}")))
+        .map_err(|e| XErr::new(400, 10202, format!("Bad query string: {e}")))
 }
 
 /// A numeric query parameter, or the Xelion error naming it.
-fn num_param(req: &HttpRequest, name: &str, value: &str) -> Result<u64, HttpResponse> {
+fn num_param(name: &str, value: &str) -> Result<u64, XErr> {
     value
         .parse()
-        .map_err(|_| xerr(req, 400, 10202, &format!("Bad query parameter {name}: `{value}` is not a number")))
+        .map_err(|_| XErr::new(400, 10202, format!("Bad query parameter {name}: `{value}` is not a number")))
 }
 
 /// `GET users`: `where=userName=<name>` (or `commonName=`), paged with `limit`, `after`, `before`.
 async fn users(data: Data, req: HttpRequest, tenant: web::Path<String>) -> HttpResponse {
     let tenant = tenant.into_inner();
     if let Err(r) = apply_faults(&data, &req, Some(&tenant)).await {
-        return r;
+        return r.respond(&req);
     }
     if let Err(r) = authenticate(&data, &req, &tenant) {
-        return r;
+        return r.respond(&req);
     }
     match list_users(&data, &req, &tenant) {
         Ok(v) => HttpResponse::Ok().json(v),
-        Err(r) => r,
+        Err(r) => r.respond(&req),
     }
 }
 
 /// The filtering and paging of `GET users`.
-fn list_users(data: &Data, req: &HttpRequest, tenant: &str) -> Result<Value, HttpResponse> {
+fn list_users(data: &Data, req: &HttpRequest, tenant: &str) -> Result<Value, XErr> {
     let mut limit = 15u64;
     let mut after = None;
     let mut before = None;
     let mut filter: Option<(String, String)> = None;
     for (k, v) in query_pairs(req)? {
         match k.as_str() {
-            "limit" => limit = num_param(req, "limit", &v)?.clamp(1, 1000),
-            "after" => after = Some(num_param(req, "after", &v)?),
-            "before" => before = Some(num_param(req, "before", &v)?),
+            "limit" => limit = num_param("limit", &v)?.clamp(1, 1000),
+            "after" => after = Some(num_param("after", &v)?),
+            "before" => before = Some(num_param("before", &v)?),
             "where" => {
                 let Some((field, value)) = v.split_once('=') else {
-                    return Err(xerr(req, 400, 10202, "Bad where clause: expected `field=value`"));
+                    return Err(XErr::new(400, 10202, "Bad where clause: expected `field=value`"));
                 };
                 if field != "userName" && field != "commonName" {
-                    return Err(xerr(
-                        req,
-                        400,
+                    return Err(XErr::new(400,
                         10202,
-                        &format!("Bad where clause: cannot filter on `{field}` (userName, commonName)"),
+                        format!("Bad where clause: cannot filter on `{field}` (userName, commonName)"),
                     ));
                 }
                 filter = Some((field.to_owned(), value.to_owned()));
@@ -471,7 +487,7 @@ fn list_users(data: &Data, req: &HttpRequest, tenant: &str) -> Result<Value, Htt
     }
     let st = lock(&data.xelion);
     let Some(t) = st.tenants.get(tenant) else {
-        return Err(xerr(req, 404, 10100, "Not found"));
+        return Err(XErr::new(404, 10100, "Not found"));
     };
     let matching: Vec<&User> = t
         .users
@@ -512,10 +528,10 @@ fn list_users(data: &Data, req: &HttpRequest, tenant: &str) -> Result<Value, Htt
 async fn user(data: Data, req: HttpRequest, path: web::Path<(String, String)>) -> HttpResponse {
     let (tenant, oid) = path.into_inner();
     if let Err(r) = apply_faults(&data, &req, Some(&tenant)).await {
-        return r;
+        return r.respond(&req);
     }
     if let Err(r) = authenticate(&data, &req, &tenant) {
-        return r;
+        return r.respond(&req);
     }
     let st = lock(&data.xelion);
     let found = oid

@@ -38,7 +38,7 @@ async fn open(
         .get(&ticket_key)
         .map(|t| t.tenant.clone());
     if let Err(r) = apply_faults(&data, &req, tenant.as_deref()).await {
-        return r;
+        return r.respond(&req);
     }
     // Check the handshake before consuming the URL, so a plain GET does not burn it.
     let (response, session, stream) = match actix_ws::handle(&req, body) {

@@ -1,0 +1,313 @@
+//! Starts the real server on port 0 against the simulators, on SQLite or PostgreSQL.
+
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use cti_sim::{Control, Sim, SimConfig, SimHandle};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use xelion_cti::app::Application;
+use xelion_cti::config::{MasterKey, Settings};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs one async test body on both backends, each in its own actix system.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[actix_rt::test]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[actix_rt::test]
+            async fn postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+/// A database that outlives one server (for restarts).
+pub struct Database {
+    pub url: String,
+    pub key: String,
+    /// Holds the SQLite file's folder.
+    pub _dir: tempfile::TempDir,
+}
+
+impl Database {
+    /// A fresh, empty database and a random master key.
+    pub fn fresh(backend: Backend) -> Database {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("cti.db").display()),
+            Backend::Postgres => cti_actors::store::testdb::fresh_postgres_url()
+                .unwrap_or_else(|e| panic!("PostgreSQL is required for the tests: {e}")),
+        };
+        let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+        Database {
+            url,
+            key,
+            _dir: dir,
+        }
+    }
+
+    /// The SQLite file, if this is SQLite.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        self.url.strip_prefix("sqlite://").map(PathBuf::from)
+    }
+
+    /// The server settings for this database.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            listen: "127.0.0.1:0".into(),
+            database_url: self.url.clone(),
+            master_key: MasterKey::Base64(self.key.clone()),
+            outbound_allow: vec!["127.0.0.1/8".into()],
+            log_json: false,
+            session_ttl: std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A running server and its simulators.
+pub struct TestApp {
+    pub url: String,
+    pub sim: SimHandle,
+    pub db: Database,
+    pub http: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    /// A server on a fresh database, with the default simulated world.
+    pub async fn spawn(backend: Backend) -> TestApp {
+        let sim = Sim::start(SimConfig::default()).expect("simulators start");
+        Self::spawn_with(Database::fresh(backend), sim).await
+    }
+
+    /// A server on a given database and simulators.
+    pub async fn spawn_with(db: Database, sim: SimHandle) -> TestApp {
+        let app = Application::build(db.settings())
+            .await
+            .expect("server builds");
+        let url = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        actix_rt::spawn(app.run());
+        TestApp {
+            url,
+            sim,
+            db,
+            http: reqwest::Client::new(),
+            handle,
+        }
+    }
+
+    /// Stops the server, keeping the database and the simulators.
+    pub async fn stop(self) -> (Database, SimHandle) {
+        self.handle.stop(true).await;
+        (self.db, self.sim)
+    }
+
+    /// The simulators' control client.
+    pub fn control(&self) -> Control {
+        self.sim.control()
+    }
+
+    /// The Xelion host as the server is told it: `127.0.0.1:PORT`.
+    pub fn xelion_host(&self) -> String {
+        self.sim.xelion_addr().to_string()
+    }
+
+    /// Any request; returns status and JSON (Null for an empty body, a string for non-JSON).
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{}", self.url, path));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("xelion {t}"));
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.expect("server answers");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    /// Sends raw bytes as the body.
+    pub async fn request_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.url, path))
+            .header("Content-Type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("xelion {t}"));
+        }
+        let resp = req.send().await.expect("server answers");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (StatusCode, Value) {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: &Value) -> (StatusCode, Value) {
+        self.request(Method::PUT, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.request(Method::DELETE, path, token, None).await
+    }
+
+    /// Logs in at the simulated tenant and returns the API token.
+    pub async fn login_as(&self, tenant: &str, user: &str, password: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/api/session/login",
+                None,
+                &json!({"adminUsername": user, "adminPassword": password,
+                        "host": self.xelion_host(), "tenant": tenant, "protocol": "http"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login: {body}");
+        body["authentication"]
+            .as_str()
+            .expect("authentication")
+            .to_string()
+    }
+
+    /// `admin`/`admin` at `master`.
+    pub async fn login(&self) -> String {
+        self.login_as("master", "admin", "admin").await
+    }
+
+    /// The document's POST crm-integrations example, pointed at the simulators, with the
+    /// given users (each with distinctive secrets).
+    pub fn integration_body(&self, tenant: &str, users: &[&str]) -> Value {
+        let mut body: Value =
+            serde_json::from_str(include_str!("../fixtures/example-crm-integration.json"))
+                .expect("fixture parses");
+        body["xelionContext"] = json!({
+            "adminUsername": "admin", "adminPassword": admin_password(tenant),
+            "host": self.xelion_host(), "tenant": tenant, "protocol": "http"
+        });
+        body["crmContext"]["authorizationServerUri"] = json!(self.sim.token_url());
+        body["userCredentials"] = Value::Array(
+            users
+                .iter()
+                .map(|u| {
+                    json!({
+                        "xelionUsername": u,
+                        "clientId": "demo-client",
+                        "clientSecret": secret("clientsecret", u),
+                        "deviceCode": secret("devicecode", u),
+                        "refreshToken": secret("refreshtoken", u),
+                    })
+                })
+                .collect(),
+        );
+        body
+    }
+
+    /// Creates an integration for `master` with alice and bob; returns (xelion id, crm id).
+    pub async fn create_integration(&self) -> (i64, i64) {
+        let (status, body) = self
+            .post(
+                "/api/crm-integrations",
+                None,
+                &self.integration_body("master", &["alice", "bob"]),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "create: {body}");
+        (
+            body["xelionContext"]["id"].as_i64().expect("xelion id"),
+            body["crmContext"]["id"].as_i64().expect("crm id"),
+        )
+    }
+}
+
+/// The admin password of a simulated tenant (`admin` in `master`).
+pub fn admin_password(tenant: &str) -> String {
+    if tenant == "master" {
+        "admin".into()
+    } else {
+        format!("pw-{tenant}-admin")
+    }
+}
+
+/// A distinctive secret value, easy to grep for.
+pub fn secret(kind: &str, user: &str) -> String {
+    format!("S3CRET-{kind}-{user}-7f3a9c")
+}
+
+/// Every secret [`TestApp::integration_body`] sends for these users, plus the admin password.
+pub fn all_secrets(tenant: &str, users: &[&str]) -> Vec<String> {
+    let mut out = vec![admin_password(tenant)];
+    for u in users {
+        for kind in ["clientsecret", "devicecode", "refreshtoken"] {
+            out.push(secret(kind, u));
+        }
+    }
+    out
+}
+
+/// Adds a tenant with an administrator `admin` (password from [`admin_password`]) and
+/// users `carol` (not admin).
+pub async fn add_tenant(control: &Control, tenant: &str) {
+    control.create_tenant(tenant).await.expect("tenant");
+    control
+        .add_user(
+            tenant,
+            &cti_sim::NewUser::new("admin", &admin_password(tenant), true),
+        )
+        .await
+        .expect("admin");
+    control
+        .add_user(tenant, &cti_sim::NewUser::new("carol", "carol", false))
+        .await
+        .expect("carol");
+}
+
+/// Asserts the error shape and returns the message.
+pub fn error_message(status: StatusCode, body: &Value, expected: StatusCode, code: u64) -> String {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["errorCode"].as_u64(), Some(code), "{body}");
+    assert!(
+        body["info"].as_str().unwrap_or("").starts_with("resource="),
+        "{body}"
+    );
+    body["message"].as_str().expect("message").to_string()
+}

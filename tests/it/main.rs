@@ -1,0 +1,11 @@
+//! Black-box tests: the real server on port 0 against the Xelion and CRM simulators, on
+//! SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod environment;
+mod integrations;
+mod mappings;
+mod secrets;
+mod session;
+mod users;
