@@ -130,6 +130,28 @@ impl Admin {
         Ok((ctx, user))
     }
 
+    fn check_login_rate(
+        &self,
+        source: &str,
+        host: &str,
+        tenant: &str,
+        user: &str,
+    ) -> Result<(), ApiError> {
+        self.limiter.check(
+            &[
+                (
+                    format!("src:{source}"),
+                    self.settings.logins_per_source_per_minute,
+                ),
+                (
+                    format!("user:{host}/{tenant}/{}", user.to_lowercase()),
+                    self.settings.logins_per_user_per_minute,
+                ),
+            ],
+            Instant::now(),
+        )
+    }
+
     /// `POST /api/session/login`.
     pub async fn login(
         &self,
@@ -282,11 +304,14 @@ impl Admin {
     pub async fn create_integration(
         &self,
         req: CrmIntegrationRequest,
+        source: &str,
     ) -> Result<(CrmIntegrationResponse, TenantChange), ApiError> {
         let x = req.xelion_context;
         let host = normalize_host(&x.host)?;
         let tenant = non_empty("xelionContext.tenant", &x.tenant)?;
         let admin_username = non_empty("xelionContext.adminUsername", &x.admin_username)?;
+        // This logs in with caller-supplied credentials, so it counts as a login attempt.
+        self.check_login_rate(source, &host, &tenant, &admin_username)?;
         let authorization_server_uri = check_http_url(
             "crmContext.authorizationServerUri",
             &req.crm_context.authorization_server_uri,

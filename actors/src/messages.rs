@@ -68,8 +68,8 @@ command!(
 
 command!(
     /// `POST /api/crm-integrations`.
-    change CreateIntegration { req: CrmIntegrationRequest } -> CrmIntegrationResponse,
-    |admin, m| admin.create_integration(m.req).await
+    change CreateIntegration { req: CrmIntegrationRequest, source: String } -> CrmIntegrationResponse,
+    |admin, m| admin.create_integration(m.req, &m.source).await
 );
 
 command!(
@@ -149,6 +149,12 @@ command!(
     /// `POST /api/xelion-environment/{id}/admin/password/update`.
     change UpdateAdminPassword { token: Option<String>, xelion_context_id: Id, req: AdminPasswordUpdate } -> (),
     |admin, m| admin.update_admin_password(m.token.as_deref(), m.xelion_context_id, m.req).await.map(|c| ((), c))
+);
+
+command!(
+    /// Readiness: the database answers.
+    query CheckReady {} -> (),
+    |admin, _m| admin.store().ping().await.map_err(ApiError::from)
 );
 
 command!(

@@ -75,7 +75,8 @@ pub async fn get_integration(
         (status = 502, body = ErrorBody)))]
 pub async fn create_integration(call: Call, body: web::Bytes) -> Result<HttpResponse, HttpError> {
     let req: CrmIntegrationRequest = call.json(&body)?;
-    let resp = call.send(CreateIntegration { req }).await?;
+    let source = call.source.clone();
+    let resp = call.send(CreateIntegration { req, source }).await?;
     Ok(ok_json(&resp))
 }
 

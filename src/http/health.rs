@@ -2,6 +2,7 @@
 
 use actix::Addr;
 use actix_web::{web, HttpResponse};
+use cti_actors::messages::CheckReady;
 use cti_actors::supervisor::ListTenants;
 use cti_actors::Supervisor;
 use serde_json::json;
@@ -17,10 +18,17 @@ async fn live() -> HttpResponse {
 }
 
 async fn ready(supervisor: web::Data<Addr<Supervisor>>) -> HttpResponse {
-    match supervisor.send(ListTenants).await {
-        Ok(tenants) => {
-            HttpResponse::Ok().json(json!({"status": "ready", "tenants": tenants.len()}))
-        }
-        Err(_) => HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"})),
+    let database = matches!(supervisor.send(CheckReady {}).await, Ok(Ok(())));
+    let tenants = supervisor.send(ListTenants).await.ok();
+    let ready = database && tenants.is_some();
+    let body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "database": if database { "ok" } else { "unavailable" },
+        "tenants": tenants.as_ref().map(Vec::len),
+    });
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
     }
 }

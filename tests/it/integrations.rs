@@ -340,3 +340,17 @@ async fn openapi_describes_every_endpoint() {
     assert!(schemas["CrmIntegrationRequest"].is_object());
     assert!(schemas["ErrorBody"].is_object());
 }
+
+async fn health_reports_the_database_and_tenants(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (s, b) = app.get("/health", None).await;
+    assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (s, b) = app.get("/health/ready", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["database"], "ok");
+    assert_eq!(b["tenants"], 0);
+    app.create_integration().await;
+    let (_, b) = app.get("/health/ready", None).await;
+    assert_eq!(b["tenants"], 1, "the created integration's tenant runs");
+}
+both_backends!(health_reports_the_database_and_tenants);
