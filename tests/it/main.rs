@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod cli;
 mod environment;
 mod integrations;
 mod mappings;

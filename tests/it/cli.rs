@@ -1,0 +1,80 @@
+//! The binary's `migrate` and `serve` start-up errors, as an operator meets them.
+
+use std::process::Command;
+
+fn xcti() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_xelion-cti"));
+    c.env_remove("XCTI_MASTER_KEY")
+        .env_remove("XCTI_DATABASE_URL");
+    c
+}
+
+#[test]
+fn migrate_creates_the_database_and_the_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = xcti()
+        .args(["migrate"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+    assert!(
+        dir.path().join("xelion-cti.db").exists(),
+        "the default SQLite file"
+    );
+    assert!(
+        dir.path().join("xelion-cti.key").exists(),
+        "the default key file"
+    );
+    // Idempotent.
+    let again = xcti()
+        .args(["migrate"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+}
+
+#[test]
+fn bad_configuration_is_reported_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "listen = 8080\n").unwrap();
+    let out = xcti()
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("c.toml") && err.contains("listen"), "{err}");
+
+    let out = xcti()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--outbound-allow",
+            "10.0.0.0/99",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("10.0.0.0/99"));
+
+    let out = xcti()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("XCTI_MASTER_KEY", "too-short")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("XCTI_MASTER_KEY"));
+}
