@@ -21,6 +21,9 @@ pub fn process_line(line: &str) -> String {
 }
 
 fn process(line: &str) -> Result<Json, String> {
+    if line.trim().is_empty() {
+        return Err("empty input line: expected a JSON object".into());
+    }
     // serde_json's messages can quote input; report only where the line broke.
     let request: Json = serde_json::from_str(line)
         .map_err(|e| format!("input is not valid JSON (column {})", e.column()))?;
