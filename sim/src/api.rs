@@ -61,6 +61,30 @@ pub struct NewUser {
     pub active: Option<bool>,
 }
 
+impl NewUser {
+    /// A user with a password and admin flag; other fields default.
+    pub fn new(user_name: &str, password: &str, is_administrator: bool) -> Self {
+        Self {
+            user_name: user_name.into(),
+            password: password.into(),
+            is_administrator,
+            ..Self::default()
+        }
+    }
+}
+
+impl NewCall {
+    /// A call between two parties (userNames or phone numbers) with a scenario.
+    pub fn new(from: &str, to: &str, scenario: Scenario) -> Self {
+        Self {
+            from: from.into(),
+            to: to.into(),
+            scenario,
+            ..Self::default()
+        }
+    }
+}
+
 /// `PATCH /_sim/xelion/tenants/{tenant}/users/{userName}`: fields to change.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -37,30 +37,6 @@ fn seg(s: &str) -> String {
     out
 }
 
-impl NewUser {
-    /// A user with a password and admin flag; other fields default.
-    pub fn new(user_name: &str, password: &str, is_administrator: bool) -> Self {
-        Self {
-            user_name: user_name.into(),
-            password: password.into(),
-            is_administrator,
-            ..Self::default()
-        }
-    }
-}
-
-impl NewCall {
-    /// A call between two parties (userNames or phone numbers) with a scenario.
-    pub fn new(from: &str, to: &str, scenario: Scenario) -> Self {
-        Self {
-            from: from.into(),
-            to: to.into(),
-            scenario,
-            ..Self::default()
-        }
-    }
-}
-
 impl Control {
     /// A client for the control API at `base_url` (e.g. `http://127.0.0.1:9001`).
     pub fn new(base_url: &str) -> Self {
@@ -142,24 +118,40 @@ impl Control {
     }
 
     /// Changes the lifetime of sessions created from now on.
-    pub async fn set_session_lifetime(&self, tenant: &str, secs: u64) -> anyhow::Result<TenantInfo> {
+    pub async fn set_session_lifetime(
+        &self,
+        tenant: &str,
+        secs: u64,
+    ) -> anyhow::Result<TenantInfo> {
         let upd = TenantUpdate {
             session_lifetime_seconds: Some(secs),
         };
-        self.call(Method::PATCH, &format!("/xelion/tenants/{}", seg(tenant)), Some(&upd))
-            .await
+        self.call(
+            Method::PATCH,
+            &format!("/xelion/tenants/{}", seg(tenant)),
+            Some(&upd),
+        )
+        .await
     }
 
     /// Deletes a tenant, dropping its sockets.
     pub async fn delete_tenant(&self, name: &str) -> anyhow::Result<()> {
-        self.unit::<()>(Method::DELETE, &format!("/xelion/tenants/{}", seg(name)), None)
-            .await
+        self.unit::<()>(
+            Method::DELETE,
+            &format!("/xelion/tenants/{}", seg(name)),
+            None,
+        )
+        .await
     }
 
     /// Adds a user to a tenant.
     pub async fn add_user(&self, tenant: &str, user: &NewUser) -> anyhow::Result<UserInfo> {
-        self.call(Method::POST, &format!("/xelion/tenants/{}/users", seg(tenant)), Some(user))
-            .await
+        self.call(
+            Method::POST,
+            &format!("/xelion/tenants/{}/users", seg(tenant)),
+            Some(user),
+        )
+        .await
     }
 
     /// Changes a user.
@@ -175,14 +167,22 @@ impl Control {
 
     /// The users of a tenant.
     pub async fn users(&self, tenant: &str) -> anyhow::Result<Vec<UserInfo>> {
-        self.call::<(), _>(Method::GET, &format!("/xelion/tenants/{}/users", seg(tenant)), None)
-            .await
+        self.call::<(), _>(
+            Method::GET,
+            &format!("/xelion/tenants/{}/users", seg(tenant)),
+            None,
+        )
+        .await
     }
 
     /// Places a call; every frame has reached the subscribed sockets when this returns.
     pub async fn place_call(&self, tenant: &str, call: &NewCall) -> anyhow::Result<PlacedCall> {
-        self.call(Method::POST, &format!("/xelion/tenants/{}/calls", seg(tenant)), Some(call))
-            .await
+        self.call(
+            Method::POST,
+            &format!("/xelion/tenants/{}/calls", seg(tenant)),
+            Some(call),
+        )
+        .await
     }
 
     /// Places a call with default durations.
@@ -193,11 +193,16 @@ impl Control {
         to: &str,
         scenario: Scenario,
     ) -> anyhow::Result<PlacedCall> {
-        self.place_call(tenant, &NewCall::new(from, to, scenario)).await
+        self.place_call(tenant, &NewCall::new(from, to, scenario))
+            .await
     }
 
     /// Expires the sessions of a tenant (or of one user): their tokens then answer 401.
-    pub async fn expire_sessions(&self, tenant: &str, user_name: Option<&str>) -> anyhow::Result<u64> {
+    pub async fn expire_sessions(
+        &self,
+        tenant: &str,
+        user_name: Option<&str>,
+    ) -> anyhow::Result<u64> {
         let body = ExpireSessions {
             user_name: user_name.map(str::to_owned),
         };
@@ -224,7 +229,8 @@ impl Control {
 
     /// The Xelion counters and open sockets.
     pub async fn xelion_counters(&self) -> anyhow::Result<XelionCounters> {
-        self.call::<(), _>(Method::GET, "/xelion/counters", None).await
+        self.call::<(), _>(Method::GET, "/xelion/counters", None)
+            .await
     }
 
     /// Waits until `count` sockets of the tenant (of `user_name`, if given) are subscribed to
@@ -285,7 +291,8 @@ impl Control {
 
     /// The active Xelion faults.
     pub async fn xelion_faults(&self) -> anyhow::Result<Vec<FaultInfo>> {
-        self.call::<(), _>(Method::GET, "/xelion/faults", None).await
+        self.call::<(), _>(Method::GET, "/xelion/faults", None)
+            .await
     }
 
     /// Removes one Xelion fault.
@@ -296,7 +303,8 @@ impl Control {
 
     /// Removes every Xelion fault.
     pub async fn clear_xelion_faults(&self) -> anyhow::Result<()> {
-        self.unit::<()>(Method::DELETE, "/xelion/faults", None).await
+        self.unit::<()>(Method::DELETE, "/xelion/faults", None)
+            .await
     }
 
     /// Registers an OAuth client (no secret: a public client).
@@ -310,7 +318,8 @@ impl Control {
 
     /// Registers a refresh token.
     pub async fn add_refresh_token(&self, t: &NewRefreshToken) -> anyhow::Result<TokenCreated> {
-        self.call(Method::POST, "/crm/refresh-tokens", Some(t)).await
+        self.call(Method::POST, "/crm/refresh-tokens", Some(t))
+            .await
     }
 
     /// Registers refresh token `token` of `subject`, usable by `client_id`.

@@ -31,11 +31,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/xelion/tenants/{tenant}", web::patch().to(update_tenant))
             .route("/xelion/tenants/{tenant}", web::delete().to(delete_tenant))
             .route("/xelion/tenants/{tenant}/users", web::get().to(list_users))
-            .route("/xelion/tenants/{tenant}/users", web::post().to(create_user))
-            .route("/xelion/tenants/{tenant}/users/{user}", web::patch().to(update_user))
+            .route(
+                "/xelion/tenants/{tenant}/users",
+                web::post().to(create_user),
+            )
+            .route(
+                "/xelion/tenants/{tenant}/users/{user}",
+                web::patch().to(update_user),
+            )
             .route("/xelion/tenants/{tenant}/calls", web::post().to(place_call))
-            .route("/xelion/tenants/{tenant}/sessions/expire", web::post().to(expire_sessions))
-            .route("/xelion/tenants/{tenant}/sockets/drop", web::post().to(drop_sockets))
+            .route(
+                "/xelion/tenants/{tenant}/sessions/expire",
+                web::post().to(expire_sessions),
+            )
+            .route(
+                "/xelion/tenants/{tenant}/sockets/drop",
+                web::post().to(drop_sockets),
+            )
             .route("/xelion/counters", web::get().to(xelion_counters))
             .route("/xelion/faults", web::get().to(xelion_faults))
             .route("/xelion/faults", web::post().to(add_xelion_fault))
@@ -44,12 +56,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/crm/clients", web::get().to(list_clients))
             .route("/crm/clients", web::post().to(add_client))
             .route("/crm/refresh-tokens", web::post().to(add_refresh_token))
-            .route("/crm/refresh-tokens/{token}/revoke", web::post().to(revoke_refresh_token))
+            .route(
+                "/crm/refresh-tokens/{token}/revoke",
+                web::post().to(revoke_refresh_token),
+            )
             .route("/crm/device-codes", web::post().to(add_device_code))
-            .route("/crm/device-codes/{code}/approve", web::post().to(approve_device_code))
-            .route("/crm/device-codes/{code}/deny", web::post().to(deny_device_code))
+            .route(
+                "/crm/device-codes/{code}/approve",
+                web::post().to(approve_device_code),
+            )
+            .route(
+                "/crm/device-codes/{code}/deny",
+                web::post().to(deny_device_code),
+            )
             .route("/crm/access-tokens", web::post().to(add_access_token))
-            .route("/crm/access-tokens/expire", web::post().to(expire_access_tokens))
+            .route(
+                "/crm/access-tokens/expire",
+                web::post().to(expire_access_tokens),
+            )
             .route("/crm/settings", web::get().to(get_settings))
             .route("/crm/settings", web::patch().to(update_settings))
             .route("/crm/requests", web::get().to(list_requests))
@@ -400,7 +424,8 @@ async fn add_device_code(data: Data, body: web::Bytes) -> HttpResponse {
             client_id: new.client_id,
             subject: new.subject.clone(),
             interval: Duration::from_secs(new.interval_seconds.unwrap_or(5)),
-            expires_at: SystemTime::now() + Duration::from_secs(new.expires_in_seconds.unwrap_or(600)),
+            expires_at: SystemTime::now()
+                + Duration::from_secs(new.expires_in_seconds.unwrap_or(600)),
             last_poll: None,
             state: DeviceState::Pending,
         },
@@ -518,7 +543,9 @@ async fn list_requests(data: Data, req: HttpRequest) -> HttpResponse {
     };
     for (k, _) in &filters {
         if !["path", "subject", "status", "method"].contains(&k.as_str()) {
-            return bad(format!("unknown filter `{k}` (path, subject, status, method)"));
+            return bad(format!(
+                "unknown filter `{k}` (path, subject, status, method)"
+            ));
         }
     }
     let st = lock(&data.crm);

@@ -86,13 +86,25 @@ impl FaultBook {
     /// Every matching latency counts; only the first matching answer-changing fault is used
     /// (and consumed), so `count` means "the next N requests it actually hit".
     pub fn check(&mut self, method: &str, path: &str, tenant: Option<&str>) -> Outcome {
+        self.check_with(method, path, tenant, false)
+    }
+
+    /// Like [`FaultBook::check`]; with `explicit_only`, faults without a `path` are skipped
+    /// (the CRM token endpoint suffers only faults aimed at it).
+    pub fn check_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        tenant: Option<&str>,
+        explicit_only: bool,
+    ) -> Outcome {
         let mut out = Outcome::default();
         for rule in &mut self.rules {
             let spec = &rule.spec;
-            if let Some(p) = &spec.path {
-                if !path_matches(p, path) {
-                    continue;
-                }
+            match &spec.path {
+                Some(p) if !path_matches(p, path) => continue,
+                None if explicit_only => continue,
+                _ => {}
             }
             if let Some(m) = &spec.method {
                 if !m.eq_ignore_ascii_case(method) {

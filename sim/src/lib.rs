@@ -5,6 +5,8 @@
 //! two listeners share one state; the control API (`/_sim/...`, see the README and
 //! [`control::Control`]) is served on both.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod conn;
 pub mod control;
@@ -115,7 +117,10 @@ impl Default for SimConfig {
                 client_id: "demo-client".into(),
                 client_secret: Some("demo-secret".into()),
             }],
-            refresh_tokens: vec![refresh("refresh-alice", "alice"), refresh("refresh-bob", "bob")],
+            refresh_tokens: vec![
+                refresh("refresh-alice", "alice"),
+                refresh("refresh-bob", "bob"),
+            ],
             ..Self::empty()
         }
     }
@@ -226,7 +231,9 @@ impl Sim {
                 let _ = thread.join();
                 Err(e)
             }
-            Err(_) => Err(io::Error::other("the simulator thread ended before binding")),
+            Err(_) => Err(io::Error::other(
+                "the simulator thread ended before binding",
+            )),
         }
     }
 }

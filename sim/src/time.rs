@@ -43,12 +43,16 @@ pub fn xelion_date(t: SystemTime) -> String {
 /// `2018-09-12-09:50:43-00000002`: the shape of Xelion flow ids.
 pub fn flow_id(t: SystemTime, seq: u64) -> String {
     let (y, mo, d, h, mi, s) = civil(unix_seconds(t));
-    format!("{y:04}-{mo:02}-{d:02}-{h:02}:{mi:02}:{s:02}-{:08}", seq % 100_000_000)
+    format!(
+        "{y:04}-{mo:02}-{d:02}-{h:02}:{mi:02}:{s:02}-{:08}",
+        seq % 100_000_000
+    )
 }
 
 /// `t` moved back by `secs` (saturating at the epoch).
 pub fn before(t: SystemTime, secs: u64) -> SystemTime {
-    t.checked_sub(Duration::from_secs(secs)).unwrap_or(UNIX_EPOCH)
+    t.checked_sub(Duration::from_secs(secs))
+        .unwrap_or(UNIX_EPOCH)
 }
 
 #[cfg(test)]

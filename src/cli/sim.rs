@@ -30,7 +30,7 @@ pub struct SimArgs {
     pub rotate_refresh_tokens: bool,
 }
 
-/// Runs the subcommand until Ctrl-C.
+/// Runs the subcommand until Ctrl-C (or SIGTERM).
 pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -69,9 +69,22 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting a runtime to wait for Ctrl-C")?;
-    runtime
-        .block_on(tokio::signal::ctrl_c())
-        .context("waiting for Ctrl-C")?;
+    runtime.block_on(shutdown_signal())?;
     sim.stop();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C, or SIGTERM on Unix (so `kill` and service managers stop it cleanly too).
+async fn shutdown_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C"),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
 }

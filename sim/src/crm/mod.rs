@@ -115,7 +115,11 @@ impl CrmState {
     }
 
     /// Issues an access token for a subject.
-    pub fn issue_access_token(&mut self, subject: &str, lifetime: Option<Duration>) -> (String, u64) {
+    pub fn issue_access_token(
+        &mut self,
+        subject: &str,
+        lifetime: Option<Duration>,
+    ) -> (String, u64) {
         let lifetime = lifetime.unwrap_or(self.access_token_lifetime);
         let token = format!("at-{}", crate::xelion::random_token(32));
         self.access_tokens.insert(

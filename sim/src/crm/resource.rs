@@ -116,7 +116,10 @@ pub async fn resource(data: Data, req: HttpRequest, body: web::Bytes) -> HttpRes
                 .json(json!({"error": "invalid_token"}));
             (Some(401), r)
         }
-        _ => (Some(200), HttpResponse::Ok().json(json!({"ok": true, "id": id}))),
+        _ => (
+            Some(200),
+            HttpResponse::Ok().json(json!({"ok": true, "id": id})),
+        ),
     };
     st.record(RecordedRequest {
         id,

@@ -70,7 +70,10 @@ fn client_credentials(
 ) -> Result<(Option<String>, Option<String>), OAuthError> {
     if let Some(h) = req.headers().get("authorization") {
         let h = h.to_str().unwrap_or("");
-        if let Some(b64) = h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic ")) {
+        if let Some(b64) = h
+            .strip_prefix("Basic ")
+            .or_else(|| h.strip_prefix("basic "))
+        {
             let raw = base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
                 .map_err(|_| err("invalid_client", "Authorization: Basic is not valid base64"))?;
@@ -89,7 +92,10 @@ fn client_credentials(
             return Ok((Some(decode(id)), Some(decode(secret))));
         }
     }
-    Ok((form.get("client_id").cloned(), form.get("client_secret").cloned()))
+    Ok((
+        form.get("client_id").cloned(),
+        form.get("client_secret").cloned(),
+    ))
 }
 
 /// Authenticates the client; returns its id.
@@ -99,7 +105,10 @@ fn authenticate_client(
     secret: Option<String>,
 ) -> Result<String, OAuthError> {
     let Some(id) = id else {
-        return Err(err("invalid_client", "no client_id (form field or HTTP Basic)"));
+        return Err(err(
+            "invalid_client",
+            "no client_id (form field or HTTP Basic)",
+        ));
     };
     match st.clients.get(&id) {
         None => Err(err("invalid_client", format!("unknown client `{id}`"))),
@@ -162,7 +171,11 @@ fn client_allowed(owner: Option<&String>, client: &str) -> bool {
 }
 
 /// The refresh_token grant, rotating the refresh token when the setting says so.
-fn refresh(st: &mut CrmState, form: &HashMap<String, String>, client: &str) -> Result<Value, OAuthError> {
+fn refresh(
+    st: &mut CrmState,
+    form: &HashMap<String, String>,
+    client: &str,
+) -> Result<Value, OAuthError> {
     let presented = field(form, "refresh_token")?.to_owned();
     let Some(rt) = st.refresh_tokens.get(&presented).cloned() else {
         return Err(err("invalid_grant", "unknown refresh token"));
@@ -170,12 +183,18 @@ fn refresh(st: &mut CrmState, form: &HashMap<String, String>, client: &str) -> R
     match rt.state {
         RefreshState::Revoked => return Err(err("invalid_grant", "refresh token revoked")),
         RefreshState::Rotated => {
-            return Err(err("invalid_grant", "refresh token already used and rotated"))
+            return Err(err(
+                "invalid_grant",
+                "refresh token already used and rotated",
+            ))
         }
         RefreshState::Active => {}
     }
     if !client_allowed(rt.client_id.as_ref(), client) {
-        return Err(err("invalid_grant", "refresh token was issued to another client"));
+        return Err(err(
+            "invalid_grant",
+            "refresh token was issued to another client",
+        ));
     }
     let (access, expires_in) = st.issue_access_token(&rt.subject, None);
     if !st.rotate_refresh_tokens {
@@ -196,13 +215,20 @@ fn refresh(st: &mut CrmState, form: &HashMap<String, String>, client: &str) -> R
 }
 
 /// The device_code grant of RFC 8628 section 3.4/3.5.
-fn device_code(st: &mut CrmState, form: &HashMap<String, String>, client: &str) -> Result<Value, OAuthError> {
+fn device_code(
+    st: &mut CrmState,
+    form: &HashMap<String, String>,
+    client: &str,
+) -> Result<Value, OAuthError> {
     let code = field(form, "device_code")?.to_owned();
     let Some(dc) = st.device_codes.get_mut(&code) else {
         return Err(err("invalid_grant", "unknown device code"));
     };
     if !client_allowed(dc.client_id.as_ref(), client) {
-        return Err(err("invalid_grant", "device code was issued to another client"));
+        return Err(err(
+            "invalid_grant",
+            "device code was issued to another client",
+        ));
     }
     if dc.expires_at <= SystemTime::now() && dc.state != DeviceState::Used {
         return Err(err("expired_token", "the device code has expired"));
@@ -215,10 +241,16 @@ fn device_code(st: &mut CrmState, form: &HashMap<String, String>, client: &str) 
                 dc.interval += SLOW_DOWN_STEP;
                 return Err(err(
                     "slow_down",
-                    format!("polling too fast; wait {} s between polls", dc.interval.as_secs()),
+                    format!(
+                        "polling too fast; wait {} s between polls",
+                        dc.interval.as_secs()
+                    ),
                 ));
             }
-            Err(err("authorization_pending", "the user has not approved yet"))
+            Err(err(
+                "authorization_pending",
+                "the user has not approved yet",
+            ))
         }
         DeviceState::Denied => Err(err("access_denied", "the user denied the authorization")),
         DeviceState::Used => Err(err("invalid_grant", "device code already used")),
@@ -246,7 +278,9 @@ async fn token(data: Data, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let outcome = {
         let mut st = lock(&data.crm);
         st.counters.token_requests += 1;
-        let out = st.faults.check(req.method().as_str(), req.path(), None);
+        let out = st
+            .faults
+            .check_with(req.method().as_str(), req.path(), None, true);
         if out.hit() {
             st.counters.faults_applied += 1;
         }
@@ -281,7 +315,10 @@ async fn token(data: Data, req: HttpRequest, body: web::Bytes) -> HttpResponse {
                 .json(body)
         }
         Err(e) => {
-            *st.counters.token_errors.entry(e.error.to_owned()).or_default() += 1;
+            *st.counters
+                .token_errors
+                .entry(e.error.to_owned())
+                .or_default() += 1;
             let mut resp = HttpResponse::build(e.status);
             resp.insert_header(("cache-control", "no-store"));
             if e.status == StatusCode::UNAUTHORIZED {

@@ -177,13 +177,18 @@ impl Frame {
 }
 
 /// Builds the frames of a call; an error text for a bad request.
-fn script(st: &mut XelionState, tenant: &str, call: &NewCall) -> Result<(String, Vec<Frame>), String> {
+fn script(
+    st: &mut XelionState,
+    tenant: &str,
+    call: &NewCall,
+) -> Result<(String, Vec<Frame>), String> {
     let from = resolve(st, tenant, "from", &call.from)?;
     let to = resolve(st, tenant, "to", &call.to)?;
     let ring = call.ring_seconds.unwrap_or(RING_SECONDS);
     let talk = call.duration_seconds.unwrap_or(TALK_SECONDS);
     let now = SystemTime::now();
-    let at = |offset_from_start: u64, total: u64| before(now, total.saturating_sub(offset_from_start));
+    let at =
+        |offset_from_start: u64, total: u64| before(now, total.saturating_sub(offset_from_start));
     let mut frames = Vec::new();
     let call_id;
     match call.scenario {
@@ -193,9 +198,18 @@ fn script(st: &mut XelionState, tenant: &str, call: &NewCall) -> Result<(String,
             let leg = Leg::new(st, from, to, start);
             call_id = leg.call_id.clone();
             frames.push(Frame::admin_only("newCallEvent", leg.event(start, 0, None)));
-            frames.push(Frame::admin_only("callConnectedEvent", leg.event(at(ring, total), 0, None)));
-            frames.push(Frame::admin_only("channelHungUpEvent", leg.event(now, talk, Some(false))));
-            frames.push(Frame::admin_only("callHungUpEvent", leg.event(now, talk, None)));
+            frames.push(Frame::admin_only(
+                "callConnectedEvent",
+                leg.event(at(ring, total), 0, None),
+            ));
+            frames.push(Frame::admin_only(
+                "channelHungUpEvent",
+                leg.event(now, talk, Some(false)),
+            ));
+            frames.push(Frame::admin_only(
+                "callHungUpEvent",
+                leg.event(now, talk, None),
+            ));
         }
         Scenario::Missed => {
             let start = at(0, ring);
@@ -215,7 +229,10 @@ fn script(st: &mut XelionState, tenant: &str, call: &NewCall) -> Result<(String,
                     call.to
                 ));
             }
-            let target_name = call.transfer_to.as_deref().unwrap_or(DEFAULT_TRANSFER_TARGET);
+            let target_name = call
+                .transfer_to
+                .as_deref()
+                .unwrap_or(DEFAULT_TRANSFER_TARGET);
             let target = resolve(st, tenant, "transferTo", target_name)?;
             let step = TRANSFER_STEP_SECONDS;
             // A rings B, they talk, B calls C (consultation), B transfers, A and C talk.
@@ -227,17 +244,32 @@ fn script(st: &mut XelionState, tenant: &str, call: &NewCall) -> Result<(String,
             let transfer_at = at(ring + step + ring + step, total);
             call_id = ab.call_id.clone();
             frames.push(Frame::admin_only("newCallEvent", ab.event(start, 0, None)));
-            frames.push(Frame::admin_only("callConnectedEvent", ab.event(at(ring, total), 0, None)));
-            frames.push(Frame::admin_only("newCallEvent", bc.event(consult_start, 0, None)));
+            frames.push(Frame::admin_only(
+                "callConnectedEvent",
+                ab.event(at(ring, total), 0, None),
+            ));
+            frames.push(Frame::admin_only(
+                "newCallEvent",
+                bc.event(consult_start, 0, None),
+            ));
             frames.push(Frame::admin_only(
                 "callConnectedEvent",
                 bc.event(at(ring + step + ring, total), 0, None),
             ));
             // The PBX reports the end of the A->B leg twice: once per channel it tears down.
             let ab_talk = step + ring + step;
-            frames.push(Frame::admin_only("callHungUpEvent", ab.event(transfer_at, ab_talk, None)));
-            frames.push(Frame::admin_only("callHungUpEvent", ab.event(transfer_at, ab_talk, None)));
-            frames.push(Frame::admin_only("callHungUpEvent", bc.event(now, step + talk, None)));
+            frames.push(Frame::admin_only(
+                "callHungUpEvent",
+                ab.event(transfer_at, ab_talk, None),
+            ));
+            frames.push(Frame::admin_only(
+                "callHungUpEvent",
+                ab.event(transfer_at, ab_talk, None),
+            ));
+            frames.push(Frame::admin_only(
+                "callHungUpEvent",
+                bc.event(now, step + talk, None),
+            ));
         }
     }
     Ok((call_id, frames))
@@ -272,7 +304,10 @@ pub async fn place(data: &Shared, tenant: &str, call: NewCall) -> Result<PlacedC
         let text = value.to_string();
         for (oid, is_admin, subs, session) in &mut sockets {
             let allowed = *is_admin || frame.involved.contains(oid);
-            if allowed && subs.contains(frame.notification_type) && session.text(text.clone()).await.is_ok() {
+            if allowed
+                && subs.contains(frame.notification_type)
+                && session.text(text.clone()).await.is_ok()
+            {
                 pushed += 1;
             }
         }

@@ -174,7 +174,11 @@ impl XelionState {
         name: &str,
         session_lifetime: Option<u64>,
     ) -> Result<TenantInfo, String> {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
             return Err(format!(
                 "name: `{name}` is not a valid tenant name (letters, digits, `-`, `_`, `.`)"
             ));

@@ -123,7 +123,11 @@ pub async fn apply_faults(
             Err(XErr::new(500, 11000, "Connection dropped by the simulator"))
         }
         FaultKind::Status | FaultKind::RefuseWebsocket => {
-            let default_status = if spec.kind == FaultKind::Status { 500 } else { 503 };
+            let default_status = if spec.kind == FaultKind::Status {
+                500
+            } else {
+                503
+            };
             let status = spec.status.unwrap_or(default_status);
             let code = spec.error_code.unwrap_or_else(|| default_code(status));
             Err(XErr::new(status, code, default_message(code)))
@@ -136,8 +140,7 @@ fn json_body(body: &[u8]) -> Result<Value, XErr> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(XErr::new(400, 10200, "Empty payload"));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| XErr::new(400, 10202, format!("Bad payload: {e}")))
+    serde_json::from_slice(body).map_err(|e| XErr::new(400, 10202, format!("Bad payload: {e}")))
 }
 
 /// The token of `Authorization: xelion <token>`, or the Xelion error.
@@ -148,7 +151,8 @@ fn auth_token(req: &HttpRequest) -> Result<String, XErr> {
     let value = value.to_str().unwrap_or("");
     match value.strip_prefix("xelion ") {
         Some(t) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
-        _ => Err(XErr::new(401,
+        _ => Err(XErr::new(
+            401,
             10000,
             "Not authenticated: expected `Authorization: xelion <token>`",
         )),
@@ -180,7 +184,9 @@ fn authenticate(
 
 /// The string field `name` of a JSON object, if present and a string.
 fn str_field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
-    v.get(name).and_then(Value::as_str).filter(|s| !s.is_empty())
+    v.get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 /// The answer to a login or renewal.
@@ -271,7 +277,8 @@ fn do_login(data: &Data, req: &HttpRequest, tenant: &str, body: &[u8]) -> Result
         if presented.as_deref() == Some(old.as_str()) {
             t.sessions.remove(&old);
         } else {
-            return Err(XErr::new(401,
+            return Err(XErr::new(
+                401,
                 10005,
                 "User is already logged in with this userSpace",
             ));
@@ -320,7 +327,8 @@ fn do_renew(data: &Data, req: &HttpRequest, tenant: &str, body: &[u8]) -> Result
     let (old_token, session, user) = authenticate(data, req, tenant)?;
     let v = json_body(body)?;
     let Some(secret) = v.as_str() else {
-        return Err(XErr::new(400,
+        return Err(XErr::new(
+            400,
             10202,
             "Bad payload: expected a JSON string (renewal token or password)",
         ));
@@ -439,9 +447,13 @@ fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, XErr> {
 
 /// A numeric query parameter, or the Xelion error naming it.
 fn num_param(name: &str, value: &str) -> Result<u64, XErr> {
-    value
-        .parse()
-        .map_err(|_| XErr::new(400, 10202, format!("Bad query parameter {name}: `{value}` is not a number")))
+    value.parse().map_err(|_| {
+        XErr::new(
+            400,
+            10202,
+            format!("Bad query parameter {name}: `{value}` is not a number"),
+        )
+    })
 }
 
 /// `GET users`: `where=userName=<name>` (or `commonName=`), paged with `limit`, `after`, `before`.
@@ -472,12 +484,19 @@ fn list_users(data: &Data, req: &HttpRequest, tenant: &str) -> Result<Value, XEr
             "before" => before = Some(num_param("before", &v)?),
             "where" => {
                 let Some((field, value)) = v.split_once('=') else {
-                    return Err(XErr::new(400, 10202, "Bad where clause: expected `field=value`"));
+                    return Err(XErr::new(
+                        400,
+                        10202,
+                        "Bad where clause: expected `field=value`",
+                    ));
                 };
                 if field != "userName" && field != "commonName" {
-                    return Err(XErr::new(400,
+                    return Err(XErr::new(
+                        400,
                         10202,
-                        format!("Bad where clause: cannot filter on `{field}` (userName, commonName)"),
+                        format!(
+                            "Bad where clause: cannot filter on `{field}` (userName, commonName)"
+                        ),
                     ));
                 }
                 filter = Some((field.to_owned(), value.to_owned()));

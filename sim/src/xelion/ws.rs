@@ -45,7 +45,9 @@ async fn open(
         Ok(x) => x,
         Err(e) => return HttpResponse::from_error(e),
     };
-    let conn = req.conn_data::<ConnSocket>().and_then(ConnSocket::try_clone);
+    let conn = req
+        .conn_data::<ConnSocket>()
+        .and_then(ConnSocket::try_clone);
     let (kill_tx, kill_rx) = oneshot::channel();
     let id = {
         let mut st = lock(&data.xelion);
@@ -146,10 +148,12 @@ async fn on_text(data: &Data, id: u64, session: &mut Session, text: &str) {
             return;
         }
         Some("notificationRequest") => vec![&v],
-        Some("multiNotificationRequest") => match v.get("notifications").and_then(Value::as_array) {
-            Some(list) => list.iter().collect(),
-            None => return,
-        },
+        Some("multiNotificationRequest") => {
+            match v.get("notifications").and_then(Value::as_array) {
+                Some(list) => list.iter().collect(),
+                None => return,
+            }
+        }
         _ => return,
     };
     let mut st = lock(&data.xelion);
@@ -180,9 +184,7 @@ pub fn drop_sockets(data: &Shared, tenant: &str, user: Option<&str>, mode: DropM
     let ids: Vec<u64> = st
         .sockets
         .iter()
-        .filter(|(_, s)| {
-            s.ticket.tenant == tenant && user.is_none_or(|u| u == s.ticket.user_name)
-        })
+        .filter(|(_, s)| s.ticket.tenant == tenant && user.is_none_or(|u| u == s.ticket.user_name))
         .map(|(id, _)| *id)
         .collect();
     for id in &ids {

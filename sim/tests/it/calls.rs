@@ -7,7 +7,10 @@ use crate::helpers::*;
 
 fn is_flow_id(s: &str) -> bool {
     // 2018-09-12-09:50:43-00000002
-    s.len() == 28 && s.as_bytes()[10] == b'-' && s.as_bytes()[19] == b'-' && s[20..].chars().all(|c| c.is_ascii_digit())
+    s.len() == 28
+        && s.as_bytes()[10] == b'-'
+        && s.as_bytes()[19] == b'-'
+        && s[20..].chars().all(|c| c.is_ascii_digit())
 }
 
 fn n(v: &Value) -> &Value {
@@ -18,15 +21,37 @@ fn n(v: &Value) -> &Value {
 async fn an_answered_call_between_users() {
     let sim = start();
     let mut admin = open_socket(&sim, "admin").await;
-    subscribe(&sim, &mut admin, "admin", &["newCallEvent", "callConnectedEvent", "callHungUpEvent", "channelHungUpEvent"]).await;
+    subscribe(
+        &sim,
+        &mut admin,
+        "admin",
+        &[
+            "newCallEvent",
+            "callConnectedEvent",
+            "callHungUpEvent",
+            "channelHungUpEvent",
+        ],
+    )
+    .await;
     let call = NewCall {
         duration_seconds: Some(42),
         ..NewCall::new("alice", "bob", Scenario::Answered)
     };
     let placed = sim.control().place_call("master", &call).await.unwrap();
     let got = drain(&mut admin).await;
-    assert_eq!(got, placed.events, "the socket gets exactly the reported frames");
-    assert_eq!(types(&got), ["newCallEvent", "callConnectedEvent", "channelHungUpEvent", "callHungUpEvent"]);
+    assert_eq!(
+        got, placed.events,
+        "the socket gets exactly the reported frames"
+    );
+    assert_eq!(
+        types(&got),
+        [
+            "newCallEvent",
+            "callConnectedEvent",
+            "channelHungUpEvent",
+            "callHungUpEvent"
+        ]
+    );
     let new = n(&got[0]);
     assert_eq!(new["callId"], placed.call_id.as_str());
     assert_eq!(placed.call_id.len(), 16);
@@ -51,7 +76,10 @@ async fn an_answered_call_between_users() {
     assert_eq!(hung["callerUser"], "alice");
     // A channel hang-up fills one side only.
     let channel = n(&got[2]);
-    assert!(channel.get("callerPhoneNumber").is_none() && channel["calleePhoneNumber"] == "+31101000002");
+    assert!(
+        channel.get("callerPhoneNumber").is_none()
+            && channel["calleePhoneNumber"] == "+31101000002"
+    );
 }
 
 #[tokio::test]
@@ -65,7 +93,10 @@ async fn an_incoming_call_from_an_external_number() {
     let new = n(&placed.events[0]);
     assert_eq!(new["initiation"], "incoming");
     assert_eq!(new["callerPhoneNumber"], "+31612345678");
-    assert!(new.get("callerUser").is_none(), "an external party has no user: {new}");
+    assert!(
+        new.get("callerUser").is_none(),
+        "an external party has no user: {new}"
+    );
     assert_eq!(new["calleeUser"], "alice");
 }
 
@@ -88,7 +119,13 @@ async fn a_missed_call() {
 async fn an_attended_transfer_sends_the_hang_up_twice() {
     let sim = start();
     let mut admin = open_socket(&sim, "admin").await;
-    subscribe(&sim, &mut admin, "admin", &["newCallEvent", "callConnectedEvent", "callHungUpEvent"]).await;
+    subscribe(
+        &sim,
+        &mut admin,
+        "admin",
+        &["newCallEvent", "callConnectedEvent", "callHungUpEvent"],
+    )
+    .await;
     let call = NewCall {
         transfer_to: Some("bob".into()),
         ..NewCall::new("+31612345678", "alice", Scenario::Transfer)
@@ -98,9 +135,20 @@ async fn an_attended_transfer_sends_the_hang_up_twice() {
     assert_eq!(got, placed.events);
     assert_eq!(
         types(&got),
-        ["newCallEvent", "callConnectedEvent", "newCallEvent", "callConnectedEvent", "callHungUpEvent", "callHungUpEvent", "callHungUpEvent"]
+        [
+            "newCallEvent",
+            "callConnectedEvent",
+            "newCallEvent",
+            "callConnectedEvent",
+            "callHungUpEvent",
+            "callHungUpEvent",
+            "callHungUpEvent"
+        ]
     );
-    let hangups: Vec<&Value> = got.iter().filter(|f| f["notificationType"] == "callHungUpEvent").collect();
+    let hangups: Vec<&Value> = got
+        .iter()
+        .filter(|f| f["notificationType"] == "callHungUpEvent")
+        .collect();
     assert_eq!(hangups[0], hangups[1], "the duplicate is identical");
     assert_eq!(n(hangups[0])["callId"], placed.call_id.as_str());
     assert_eq!(n(hangups[0])["calleeUser"], "alice");
@@ -116,14 +164,29 @@ async fn an_attended_transfer_sends_the_hang_up_twice() {
 async fn bad_calls_are_refused_with_a_reason() {
     let sim = start();
     let ctl = sim.control();
-    let err = ctl.call_between("master", "nobody", "bob", Scenario::Answered).await.unwrap_err();
-    assert!(err.to_string().contains("400") && err.to_string().contains("from"), "{err}");
-    let err = ctl.call_between("master", "alice", "+31612345678", Scenario::Transfer).await.unwrap_err();
+    let err = ctl
+        .call_between("master", "nobody", "bob", Scenario::Answered)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("400") && err.to_string().contains("from"),
+        "{err}"
+    );
+    let err = ctl
+        .call_between("master", "alice", "+31612345678", Scenario::Transfer)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("transfer"), "{err}");
-    let err = ctl.call_between("nowhere", "alice", "bob", Scenario::Answered).await.unwrap_err();
+    let err = ctl
+        .call_between("nowhere", "alice", "bob", Scenario::Answered)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("404"), "{err}");
     let r = http()
-        .post(format!("{}/_sim/xelion/tenants/master/calls", sim.xelion_url()))
+        .post(format!(
+            "{}/_sim/xelion/tenants/master/calls",
+            sim.xelion_url()
+        ))
         .json(&serde_json::json!({"from": "alice", "to": "bob", "scenario": "busy"}))
         .send()
         .await

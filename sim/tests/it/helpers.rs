@@ -22,7 +22,10 @@ pub fn start() -> SimHandle {
 
 /// An HTTP client that ignores proxy settings (everything is on loopback).
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().expect("client")
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
 }
 
 /// `POST me/login` and the raw answer.
@@ -36,7 +39,13 @@ pub async fn login_raw(sim: &SimHandle, tenant: &str, body: Value) -> reqwest::R
 }
 
 /// Logs in and returns the session answer.
-pub async fn login(sim: &SimHandle, tenant: &str, user: &str, password: &str, space: &str) -> Value {
+pub async fn login(
+    sim: &SimHandle,
+    tenant: &str,
+    user: &str,
+    password: &str,
+    space: &str,
+) -> Value {
     let r = login_raw(
         sim,
         tenant,
@@ -51,7 +60,10 @@ pub async fn login(sim: &SimHandle, tenant: &str, user: &str, password: &str, sp
 pub async fn token(sim: &SimHandle, user: &str) -> String {
     let space = format!("test-{}", rand_suffix());
     let v = login(sim, "master", user, user, &space).await;
-    v["authentication"].as_str().expect("authentication").to_owned()
+    v["authentication"]
+        .as_str()
+        .expect("authentication")
+        .to_owned()
 }
 
 /// A random suffix for distinct userSpaces.
@@ -74,7 +86,12 @@ pub async fn assert_xerr(r: reqwest::Response, status: u16, code: i64) -> Value 
     let v: Value = r.json().await.expect("error json");
     assert_eq!(v["errorCode"], code, "{v}");
     assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
-    assert!(v["info"].as_str().is_some_and(|i| i.starts_with("resource=")), "{v}");
+    assert!(
+        v["info"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("resource=")),
+        "{v}"
+    );
     v
 }
 
@@ -97,7 +114,9 @@ pub async fn ws_url(sim: &SimHandle, token: &str) -> String {
 pub async fn open_socket(sim: &SimHandle, user: &str) -> Ws {
     let t = token(sim, user).await;
     let url = ws_url(sim, &t).await;
-    let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
     ws
 }
 
@@ -110,7 +129,11 @@ pub async fn send(ws: &mut Ws, v: Value) {
 /// them (the protocol has no acknowledgement).
 pub async fn subscribe(sim: &SimHandle, ws: &mut Ws, user: &str, types: &[&str]) {
     for t in types {
-        send(ws, json!({"messageType": "notificationRequest", "notificationType": t, "toggle": true})).await;
+        send(
+            ws,
+            json!({"messageType": "notificationRequest", "notificationType": t, "toggle": true}),
+        )
+        .await;
     }
     sim.control()
         .wait_for_subscriptions("master", Some(user), types, 1, WAIT)

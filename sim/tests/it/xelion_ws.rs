@@ -20,15 +20,24 @@ async fn a_websocket_url_works_once() {
     let sim = start();
     let t = token(&sim, "admin").await;
     let url = ws_url(&sim, &t).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(url.clone()).await.expect("first use");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.clone())
+        .await
+        .expect("first use");
     let second = tokio_tungstenite::connect_async(url.clone()).await;
     assert!(second.is_err(), "a URL must not open a second socket");
     // The first socket is still alive.
     send(&mut ws, json!({"messageType": "test", "n": 1})).await;
-    assert_eq!(next_json(&mut ws).await, json!({"messageType": "test", "n": 1}));
+    assert_eq!(
+        next_json(&mut ws).await,
+        json!({"messageType": "test", "n": 1})
+    );
     let ws_unknown = url.replace("/websocket/", "/websocket/1/");
     assert!(tokio_tungstenite::connect_async(ws_unknown).await.is_err());
-    let c = sim.control().wait_for_open_sockets("master", 1, WAIT).await.unwrap();
+    let c = sim
+        .control()
+        .wait_for_open_sockets("master", 1, WAIT)
+        .await
+        .unwrap();
     assert_eq!(c.total.sockets_opened, 1);
 }
 
@@ -51,9 +60,16 @@ async fn test_messages_are_echoed_verbatim() {
 async fn pings_get_pongs() {
     let sim = start();
     let mut ws = open_socket(&sim, "alice").await;
-    ws.send(Message::Ping(b"are you there".to_vec().into())).await.unwrap();
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
     let pong = loop {
-        match tokio::time::timeout(WAIT, ws.next()).await.unwrap().unwrap().unwrap() {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
             Message::Pong(p) => break p,
             _ => continue,
         }
@@ -66,11 +82,17 @@ async fn nothing_arrives_before_subscribing() {
     let sim = start();
     let ctl = sim.control();
     let mut ws = open_socket(&sim, "admin").await;
-    let placed = ctl.call_between("master", "alice", "bob", Scenario::Answered).await.unwrap();
+    let placed = ctl
+        .call_between("master", "alice", "bob", Scenario::Answered)
+        .await
+        .unwrap();
     assert_eq!(placed.pushed, 0);
     assert!(drain(&mut ws).await.is_empty());
     subscribe(&sim, &mut ws, "admin", &["newCallEvent"]).await;
-    let placed = ctl.call_between("master", "alice", "bob", Scenario::Answered).await.unwrap();
+    let placed = ctl
+        .call_between("master", "alice", "bob", Scenario::Answered)
+        .await
+        .unwrap();
     assert_eq!(placed.pushed, 1);
     let got = drain(&mut ws).await;
     assert_eq!(types(&got), ["newCallEvent"]);
@@ -91,9 +113,15 @@ async fn toggles_as_booleans_or_strings_and_multi_requests() {
         ]}),
     )
     .await;
-    ctl.wait_for_subscriptions("master", Some("admin"), &["newCallEvent", "callHungUpEvent", "callConnectedEvent"], 1, WAIT)
-        .await
-        .unwrap();
+    ctl.wait_for_subscriptions(
+        "master",
+        Some("admin"),
+        &["newCallEvent", "callHungUpEvent", "callConnectedEvent"],
+        1,
+        WAIT,
+    )
+    .await
+    .unwrap();
     // Switching one off with the string form.
     send(&mut ws, json!({"messageType": "notificationRequest", "notificationType": "callConnectedEvent", "toggle": "false"})).await;
     // Malformed requests are ignored, like unknown messages.
@@ -103,11 +131,19 @@ async fn toggles_as_booleans_or_strings_and_multi_requests() {
     // The echo proves the earlier messages were handled (one connection, in order).
     assert!(drain(&mut ws).await.is_empty());
     let c = ctl.xelion_counters().await.unwrap();
-    assert_eq!(c.sockets[0].subscriptions, ["callHungUpEvent", "newCallEvent"]);
+    assert_eq!(
+        c.sockets[0].subscriptions,
+        ["callHungUpEvent", "newCallEvent"]
+    );
     assert_eq!(c.total.subscriptions, 2);
     assert_eq!(c.total.subscription_requests, 4);
-    ctl.call_between("master", "alice", "bob", Scenario::Answered).await.unwrap();
-    assert_eq!(types(&drain(&mut ws).await), ["newCallEvent", "callHungUpEvent"]);
+    ctl.call_between("master", "alice", "bob", Scenario::Answered)
+        .await
+        .unwrap();
+    assert_eq!(
+        types(&drain(&mut ws).await),
+        ["newCallEvent", "callHungUpEvent"]
+    );
 }
 
 #[tokio::test]
@@ -117,8 +153,13 @@ async fn subscriptions_belong_to_one_connection() {
     let mut first = open_socket(&sim, "admin").await;
     subscribe(&sim, &mut first, "admin", &ALL).await;
     let mut second = open_socket(&sim, "admin").await;
-    ctl.call_between("master", "+31612345678", "alice", Scenario::Missed).await.unwrap();
-    assert_eq!(types(&drain(&mut first).await), ["newCallEvent", "missedCallEvent"]);
+    ctl.call_between("master", "+31612345678", "alice", Scenario::Missed)
+        .await
+        .unwrap();
+    assert_eq!(
+        types(&drain(&mut first).await),
+        ["newCallEvent", "missedCallEvent"]
+    );
     assert!(drain(&mut second).await.is_empty());
 }
 
@@ -133,15 +174,31 @@ async fn call_events_reach_only_administrators_and_missed_calls_the_people_invol
     let mut bob = open_socket(&sim, "bob").await;
     subscribe(&sim, &mut bob, "bob", &ALL).await;
 
-    ctl.call_between("master", "alice", "+31612345678", Scenario::Answered).await.unwrap();
+    ctl.call_between("master", "alice", "+31612345678", Scenario::Answered)
+        .await
+        .unwrap();
     assert_eq!(
         types(&drain(&mut admin).await),
-        ["newCallEvent", "callConnectedEvent", "channelHungUpEvent", "callHungUpEvent"]
+        [
+            "newCallEvent",
+            "callConnectedEvent",
+            "channelHungUpEvent",
+            "callHungUpEvent"
+        ]
     );
-    assert!(drain(&mut alice).await.is_empty(), "admin-only events reached a user");
+    assert!(
+        drain(&mut alice).await.is_empty(),
+        "admin-only events reached a user"
+    );
 
-    let missed = ctl.call_between("master", "+31612345678", "alice", Scenario::Missed).await.unwrap();
-    assert_eq!(types(&drain(&mut admin).await), ["newCallEvent", "missedCallEvent"]);
+    let missed = ctl
+        .call_between("master", "+31612345678", "alice", Scenario::Missed)
+        .await
+        .unwrap();
+    assert_eq!(
+        types(&drain(&mut admin).await),
+        ["newCallEvent", "missedCallEvent"]
+    );
     let got = drain(&mut alice).await;
     assert_eq!(types(&got), ["missedCallEvent"]);
     assert_eq!(got[0]["notification"]["callId"], missed.call_id.as_str());
@@ -158,10 +215,15 @@ async fn sockets_of_another_tenant_hear_nothing() {
     let sim = start();
     let ctl = sim.control();
     ctl.create_tenant("t2").await.unwrap();
-    ctl.add_user("t2", &cti_sim::NewUser::new("root", "pw", true)).await.unwrap();
+    ctl.add_user("t2", &cti_sim::NewUser::new("root", "pw", true))
+        .await
+        .unwrap();
     let mut admin = open_socket(&sim, "admin").await;
     subscribe(&sim, &mut admin, "admin", &ALL).await;
-    let placed = ctl.call_between("t2", "root", "+31612345678", Scenario::Answered).await.unwrap();
+    let placed = ctl
+        .call_between("t2", "root", "+31612345678", Scenario::Answered)
+        .await
+        .unwrap();
     assert_eq!(placed.pushed, 0);
     assert!(drain(&mut admin).await.is_empty());
 }
