@@ -311,3 +311,12 @@ pub fn error_message(status: StatusCode, body: &Value, expected: StatusCode, cod
     );
     body["message"].as_str().expect("message").to_string()
 }
+
+/// The simulator's oid of a user.
+pub fn oid_in(users: &[cti_sim::api::UserInfo], name: &str) -> String {
+    users
+        .iter()
+        .find(|u| u.user_name == name)
+        .map(|u| u.oid.clone())
+        .unwrap_or_else(|| panic!("the simulator has no user {name}"))
+}

@@ -45,14 +45,7 @@ async fn create_read_and_delete_an_integration(backend: Backend) {
 
     // Users were resolved to the simulator's oids.
     let sim_users = app.control().users("master").await.unwrap();
-    let oid_of = |name: &str| {
-        sim_users
-            .iter()
-            .find(|u| u.user_name == name)
-            .unwrap()
-            .oid
-            .clone()
-    };
+    let oid_of = |name: &str| oid_in(&sim_users, name);
     let users_path = format!("/api/crm-integrations/{xid}/crm-contexts/{cid}/user-credentials");
     let (status, users) = app.get(&users_path, Some(&token)).await;
     assert_eq!(status, StatusCode::OK, "{users}");

@@ -21,14 +21,7 @@ async fn register_read_change_and_delete_users(backend: Backend) {
     let token = app.login().await;
     let path = format!("/api/crm-integrations/{xid}/crm-contexts/{cid}/user-credentials");
     let sim_users = control.users("master").await.unwrap();
-    let oid_of = |name: &str| {
-        sim_users
-            .iter()
-            .find(|u| u.user_name == name)
-            .unwrap()
-            .oid
-            .clone()
-    };
+    let oid_of = |name: &str| oid_in(&sim_users, name);
 
     // One element: the documented single object.
     let (s, one) = app
@@ -134,14 +127,7 @@ async fn register_read_change_and_delete_users(backend: Backend) {
         .add_user("master", &cti_sim::NewUser::new("grace", "grace", false))
         .await
         .unwrap();
-    let grace_oid = control
-        .users("master")
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|u| u.user_name == "grace")
-        .unwrap()
-        .oid;
+    let grace_oid = oid_in(&control.users("master").await.unwrap(), "grace");
     let (s, changed) = app
         .put(
             &user_path,
