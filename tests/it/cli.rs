@@ -78,3 +78,53 @@ fn bad_configuration_is_reported_clearly() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("XCTI_MASTER_KEY"));
 }
+
+#[test]
+fn el_eval_and_batch_work_from_the_command_line() {
+    let out = xcti()
+        .args([
+            "el",
+            "eval",
+            "${(initiation==\"outgoing\")?\"calldialed\":\"callreceived\"} ${2+2/2}",
+            "--vars",
+            "{\"initiation\":\"outgoing\"}",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        "calldialed 3.0"
+    );
+
+    let out = xcti().args(["el", "eval", "${1 +}"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("column"));
+
+    use std::io::Write;
+    let mut child = xcti()
+        .args(["el", "batch"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"template\": \"${a += b}\", \"vars\": {\"a\": 1, \"b\": 2}}\nnot json\n{\"template\": \"${x\"}\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "one answer per input line, in order");
+    assert_eq!(lines[0], serde_json::json!({"ok": "12"}));
+    assert!(lines[1]["error"].is_string());
+    assert!(lines[2]["error"].as_str().unwrap().contains("column"));
+}
