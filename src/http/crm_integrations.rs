@@ -149,6 +149,7 @@ pub async fn add_users(
     path: web::Path<(i64, i64)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
+    call.require_token()?;
     let (xid, cid) = path.into_inner();
     let raw: Value = call.json(&body)?;
     let users: Vec<UserCredentialsRequest> = match raw {

@@ -53,6 +53,7 @@ pub async fn put_mappings(
     path: web::Path<(i64, i64)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
+    call.require_token()?;
     let (xid, cid) = path.into_inner();
     let mappings: Vec<EventUriMappingRequest> = call.json(&body)?;
     let all = call

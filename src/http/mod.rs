@@ -109,6 +109,17 @@ impl Call {
         }
     }
 
+    /// A 401 before anything else when no token was sent at all (a body is parsed only for
+    /// callers that could be allowed; the token itself is checked by the supervisor).
+    pub fn require_token(&self) -> Result<(), HttpError> {
+        match self.token {
+            Some(_) => Ok(()),
+            None => Err(self.error(ApiError::unauthenticated(
+                "missing `Authorization: xelion <token>`; get a token from POST /api/session/login",
+            ))),
+        }
+    }
+
     /// Parses a JSON body, naming the field path of what is wrong.
     pub fn json<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, HttpError> {
         parse_json(body).map_err(|e| self.error(e))

@@ -45,6 +45,7 @@ pub async fn update_user(
     path: web::Path<i64>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
+    call.require_token()?;
     let req: UserUpdateRequest = call.json(&body)?;
     let user = call
         .send(UpdateUser {
@@ -83,6 +84,7 @@ pub async fn update_credential(
     path: web::Path<(i64, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
+    call.require_token()?;
     let (user_id, kind) = path.into_inner();
     let req: UpdateValueRequest = call.json(&body)?;
     call.send(UpdateUserCredential {

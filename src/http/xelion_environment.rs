@@ -59,6 +59,7 @@ pub async fn put_environment(
     path: web::Path<i64>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
+    call.require_token()?;
     let env: XelionEnvironment = call.json(&body)?;
     call.send(PutEnvironment {
         token: call.token.clone(),
@@ -100,6 +101,7 @@ pub async fn update_password(
     path: web::Path<i64>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
+    call.require_token()?;
     check_kind(
         &call,
         &body,
@@ -130,6 +132,7 @@ pub async fn update_username(
     path: web::Path<i64>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
+    call.require_token()?;
     check_kind(
         &call,
         &body,

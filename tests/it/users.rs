@@ -77,6 +77,12 @@ async fn register_read_change_and_delete_users(backend: Backend) {
         .await;
     error_message(s, &b, StatusCode::UNAUTHORIZED, 10000);
 
+    // Without a token the answer is 401 whatever the body.
+    let (s, b) = app
+        .request_raw(reqwest::Method::POST, &path, None, b"{not json".to_vec())
+        .await;
+    error_message(s, &b, StatusCode::UNAUTHORIZED, 10000);
+
     // A single object is accepted too; two elements answer an array.
     control
         .add_user("master", &cti_sim::NewUser::new("frank", "frank", false))
