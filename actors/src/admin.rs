@@ -424,19 +424,6 @@ impl Admin {
                 "the request names no user; send an array of user credentials",
             ));
         }
-        for (i, u) in users.iter().enumerate() {
-            if !self
-                .store
-                .users(crm.id, Some(u.xelion_username.trim()), None)
-                .await?
-                .is_empty()
-            {
-                return Err(ApiError::conflict(format!(
-                    "[{i}].xelionUsername: `{}` is already registered in crm context {cid}",
-                    u.xelion_username.trim()
-                )));
-            }
-        }
         let (ep, xsession) = self.stored_admin_session(&ctx).await?;
         let resolved = self.resolve_users(&ep, &xsession, users, "").await;
         self.xelion.logout(&ep, &xsession).await;

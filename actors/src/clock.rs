@@ -1,4 +1,6 @@
-//! Time as the APIs write it: Xelion's `yyyy-MM-dd HH:mm:ss` (UTC) and unix seconds.
+//! Time as the APIs write it: Xelion's `yyyy-MM-dd HH:mm:ss` (UTC), the CTI document's
+//! `createdAt` (`yyyy-MM-ddTHH:mm:ss.fffffffff`, UTC; fixed width, so the text sorts in time
+//! order) and unix seconds.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,15 +14,38 @@ pub fn now_unix() -> i64 {
 
 /// Formats unix seconds as `yyyy-MM-dd HH:mm:ss` (UTC), Xelion's date format.
 pub fn xelion_date(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    let (date, secs) = split(unix);
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        "{date} {:02}:{:02}:{:02}",
         secs / 3600,
         (secs / 60) % 60,
         secs % 60
     )
+}
+
+/// Now as a `createdAt` value, e.g. `2021-10-25T17:17:58.394532900`.
+pub fn created_at_now() -> String {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    created_at(since.as_secs() as i64, since.subsec_nanos())
+}
+
+/// Unix seconds and nanoseconds as a `createdAt` value.
+pub fn created_at(unix: i64, nanos: u32) -> String {
+    let (date, secs) = split(unix);
+    format!(
+        "{date}T{:02}:{:02}:{:02}.{nanos:09}",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}
+
+/// `yyyy-MM-dd` and the seconds into that day.
+fn split(unix: i64) -> (String, i64) {
+    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
+    (format!("{y:04}-{m:02}-{d:02}"), unix.rem_euclid(86_400))
 }
 
 /// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
@@ -46,5 +71,20 @@ mod tests {
         assert_eq!(xelion_date(0), "1970-01-01 00:00:00");
         assert_eq!(xelion_date(1_544_781_325), "2018-12-14 09:55:25");
         assert_eq!(xelion_date(951_782_400), "2000-02-29 00:00:00");
+    }
+
+    #[test]
+    fn formats_created_at_like_the_cti_document() {
+        assert_eq!(
+            created_at(1_635_182_278, 394_532_900),
+            "2021-10-25T17:17:58.394532900"
+        );
+        assert_eq!(created_at(0, 0), "1970-01-01T00:00:00.000000000");
+        assert_eq!(created_at(951_782_400, 1), "2000-02-29T00:00:00.000000001");
+        assert_eq!(
+            created_at(1_704_067_199, 0),
+            "2023-12-31T23:59:59.000000000"
+        );
+        assert_eq!(created_at_now().len(), 29);
     }
 }

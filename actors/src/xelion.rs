@@ -336,26 +336,16 @@ fn transport_error(e: reqwest::Error) -> XelionError {
     }
 }
 
-const UNRESERVED: &[u8] = b"-._~";
-
 /// Percent-encodes a path segment.
 fn urlencode_segment(s: &str) -> String {
-    encode(s, b"-._~!$'()*,;=:@")
+    let mut out = String::with_capacity(s.len());
+    cti_el::percent_encode(s, cti_el::UriPosition::Path, &mut out);
+    out
 }
 
 /// Percent-encodes a query component.
 fn urlencode_query(s: &str) -> String {
-    encode(s, b"-._~=:")
-}
-
-fn encode(s: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || UNRESERVED.contains(&b) || keep.contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
+    cti_el::percent_encode(s, cti_el::UriPosition::Query, &mut out);
     out
 }

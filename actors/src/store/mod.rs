@@ -10,7 +10,7 @@ use sqlx::{Any, AnyPool, Row as _};
 
 use crate::secrets::{Cipher, Secret};
 
-mod clock;
+use crate::clock;
 mod connect;
 pub mod testdb;
 
@@ -374,7 +374,7 @@ impl Store {
         &self,
         new: NewIntegration,
     ) -> StoreResult<(XelionContext, CrmContext)> {
-        let now = clock::now_text();
+        let now = clock::created_at_now();
         let mut tx = self.begin().await?;
 
         // Insert the xelion context unless host+tenant exists; `ON CONFLICT DO NOTHING` also
@@ -603,7 +603,7 @@ impl Store {
         crm_context_id: Id,
         users: Vec<NewUserCredentials>,
     ) -> StoreResult<Vec<UserCredentials>> {
-        let now = clock::now_text();
+        let now = clock::created_at_now();
         let mut tx = self.begin().await?;
         let exists =
             sqlx::query("SELECT id FROM crm_contexts WHERE id = $1 AND xelion_context_id = $2")
@@ -858,7 +858,7 @@ impl Store {
         .bind(&session.tenant)
         .bind(&session.username)
         .bind(session.valid_until)
-        .bind(clock::now_text())
+        .bind(clock::created_at_now())
         .execute(&self.pool)
         .await
         .map_err(|e| conflict_or(e, || "session token".to_string()))?;
