@@ -1,6 +1,7 @@
 //! Wiring: storage, the actor system and the HTTP server, built from [`Settings`].
 
-use std::net::TcpListener;
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
 
 use actix::{Actor, Addr};
 use actix_web::dev::Server;
@@ -9,6 +10,7 @@ use anyhow::Context as _;
 use cti_actors::outbound::OutboundPolicy;
 use cti_actors::secrets::Cipher;
 use cti_actors::store::Store;
+use cti_actors::supervisor::Shutdown;
 use cti_actors::xelion::XelionClient;
 use cti_actors::{Admin, AdminSettings, Supervisor};
 
@@ -17,7 +19,7 @@ use crate::http;
 
 /// A built server: bound, not yet awaited.
 pub struct Application {
-    port: u16,
+    addr: SocketAddr,
     server: Server,
     supervisor: Addr<Supervisor>,
 }
@@ -47,10 +49,11 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let policy = OutboundPolicy::parse(&settings.outbound_allow)
             .map_err(|e| anyhow::anyhow!("--outbound-allow: {e}"))?;
+        let xelion = XelionClient::new(&policy)?;
         let store = open_store(&settings).await?;
         let admin = Admin::new(
             store,
-            XelionClient::new(policy),
+            xelion,
             AdminSettings {
                 session_ttl: settings.session_ttl,
                 ..AdminSettings::default()
@@ -59,7 +62,7 @@ impl Application {
         let supervisor = Supervisor::new(admin).start();
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
-        let port = listener.local_addr()?.port();
+        let addr = listener.local_addr()?;
         let data = web::Data::new(supervisor.clone());
         let server = HttpServer::new(move || {
             App::new()
@@ -71,9 +74,9 @@ impl Application {
         .listen(listener)?
         .disable_signals()
         .run();
-        tracing::info!(port, database = %redact_url(&settings.database_url), "listening");
+        tracing::info!(%addr, database = %redact_url(&settings.database_url), "listening");
         Ok(Application {
-            port,
+            addr,
             server,
             supervisor,
         })
@@ -81,7 +84,12 @@ impl Application {
 
     /// The port actually bound.
     pub fn port(&self) -> u16 {
-        self.port
+        self.addr.port()
+    }
+
+    /// The address actually bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// The supervisor (for embedding and tests).
@@ -97,6 +105,35 @@ impl Application {
     /// Serves until stopped.
     pub async fn run(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Serves until `shutdown` completes, then stops in order: the HTTP server stops accepting
+    /// and finishes the requests in flight, then the supervisor stops its tenants and closes
+    /// the store.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let mut server = actix_web::rt::spawn(self.server);
+        let served = tokio::select! {
+            () = shutdown => None,
+            res = &mut server => Some(res),
+        };
+        if served.is_none() {
+            tracing::info!("shutting down: HTTP server");
+            handle.stop(true).await;
+        }
+        let served = match served {
+            Some(res) => res,
+            None => server.await,
+        };
+        tracing::info!("shutting down: tenants and store");
+        self.supervisor
+            .send(Shutdown)
+            .await
+            .context("the supervisor did not answer the shutdown")?;
+        tracing::info!("stopped");
+        served
+            .context("the HTTP server task failed")?
+            .context("the HTTP server failed")
     }
 }
 

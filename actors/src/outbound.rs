@@ -103,25 +103,76 @@ impl OutboundPolicy {
         }
     }
 
-    /// An HTTP client that follows no redirects and resolves names through this policy.
-    pub fn http_client(&self, timeout: Duration) -> reqwest::Client {
-        let builder = reqwest::Client::builder()
+    /// The HTTP client of every outgoing request: follows no redirects and resolves names
+    /// through this policy. Fails when the client cannot be built (the TLS backend did not
+    /// start): there is deliberately no fallback, since a default client would have no guard.
+    pub fn http_client(&self, timeout: Duration) -> Result<GuardedClient, ClientBuildError> {
+        let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
             .timeout(timeout)
             .user_agent(concat!("xelion-cti/", env!("CARGO_PKG_VERSION")))
             .dns_resolver(Arc::new(GuardedResolver {
                 policy: self.clone(),
-            }));
-        match builder.build() {
-            Ok(c) => c,
-            // Building only fails when the TLS backend cannot start; there is no client then.
-            Err(e) => {
-                tracing::error!(error = %e, "HTTP client could not be built; using defaults");
-                reqwest::Client::new()
-            }
-        }
+            }))
+            .build()
+            .map_err(|e| ClientBuildError(e.to_string()))?;
+        Ok(GuardedClient {
+            http,
+            policy: self.clone(),
+        })
     }
+}
+
+/// The outgoing HTTP client could not be built; the server does not start without it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the outgoing HTTP client could not be built: {0}")]
+pub struct ClientBuildError(String);
+
+/// An HTTP client bound to the outbound rule. [`OutboundPolicy::http_client`] is its only
+/// constructor, and [`GuardedClient::request`] checks every URL before a request is built, so
+/// no code path can reach an address the rule refuses.
+#[derive(Clone)]
+pub struct GuardedClient {
+    http: reqwest::Client,
+    policy: OutboundPolicy,
+}
+
+impl GuardedClient {
+    /// A request to `url` once the scheme and any literal address pass the rule (names are
+    /// checked again after DNS, by the resolver).
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, OutboundError> {
+        let url = self.policy.check_url(url)?;
+        Ok(self.http.request(method, url))
+    }
+
+    /// The rule this client obeys.
+    pub fn policy(&self) -> &OutboundPolicy {
+        &self.policy
+    }
+}
+
+impl std::fmt::Debug for GuardedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardedClient").finish_non_exhaustive()
+    }
+}
+
+/// The outbound rule's refusal inside a transport error (the resolver refuses at connect
+/// time), if that is what failed.
+pub fn refusal_in(e: &reqwest::Error) -> Option<OutboundError> {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = source {
+        if let Some(blocked) = err.downcast_ref::<OutboundError>() {
+            return Some(blocked.clone());
+        }
+        source = err.source();
+    }
+    None
 }
 
 fn parse_rule(entry: &str) -> Result<Rule, String> {

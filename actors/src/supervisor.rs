@@ -3,6 +3,8 @@
 //! HTTP handlers send it one message per endpoint (see [`crate::messages`]); it runs the
 //! command and, when the command changed a tenant, tells that tenant's actor at once.
 
+mod shutdown;
+
 use std::collections::HashMap;
 
 use actix::prelude::*;
@@ -10,6 +12,8 @@ use actix::prelude::*;
 use crate::admin::{Admin, TenantChange};
 use crate::store::Id;
 use crate::tenant::{GetStatus, Reload, Stop, TenantActor, TenantStatus};
+
+pub use shutdown::Shutdown;
 
 /// The root actor.
 pub struct Supervisor {

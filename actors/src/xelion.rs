@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::outbound::{OutboundError, OutboundPolicy};
+use crate::outbound::{refusal_in, ClientBuildError, GuardedClient, OutboundError, OutboundPolicy};
 use crate::secrets::Secret;
 
 /// Where a Xelion tenant lives.
@@ -92,8 +92,7 @@ impl XelionError {
 /// The client, cheap to clone.
 #[derive(Clone)]
 pub struct XelionClient {
-    http: reqwest::Client,
-    policy: OutboundPolicy,
+    http: GuardedClient,
 }
 
 #[derive(Deserialize)]
@@ -108,11 +107,10 @@ struct LoginResponse {
 
 impl XelionClient {
     /// A client obeying the outbound rule.
-    pub fn new(policy: OutboundPolicy) -> Self {
-        XelionClient {
-            http: policy.http_client(Duration::from_secs(20)),
-            policy,
-        }
+    pub fn new(policy: &OutboundPolicy) -> Result<Self, ClientBuildError> {
+        Ok(XelionClient {
+            http: policy.http_client(Duration::from_secs(20))?,
+        })
     }
 
     async fn call(
@@ -123,8 +121,7 @@ impl XelionClient {
         auth: Option<&Secret>,
         body: Option<Value>,
     ) -> Result<Value, XelionError> {
-        let url = self.policy.check_url(&ep.url(path))?;
-        let mut req = self.http.request(method, url);
+        let mut req = self.http.request(method, &ep.url(path))?;
         if let Some(token) = auth {
             req = req.header("Authorization", format!("xelion {}", token.expose()));
         }
@@ -320,12 +317,8 @@ fn parse_user(object: &Value) -> Option<XelionUser> {
 
 fn transport_error(e: reqwest::Error) -> XelionError {
     // The resolver's refusal surfaces as a connect error; report it as the policy's.
-    let mut source: Option<&dyn std::error::Error> = Some(&e);
-    while let Some(err) = source {
-        if let Some(blocked) = err.downcast_ref::<OutboundError>() {
-            return XelionError::Blocked(blocked.clone());
-        }
-        source = err.source();
+    if let Some(blocked) = refusal_in(&e) {
+        return XelionError::Blocked(blocked);
     }
     if e.is_timeout() {
         XelionError::Transport("timed out".into())

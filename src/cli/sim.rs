@@ -7,6 +7,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use cti_sim::{Sim, SimConfig};
 
+use crate::cli::shutdown_signal;
+
 /// Arguments of `xelion-cti sim`.
 #[derive(clap::Args)]
 pub struct SimArgs {
@@ -28,13 +30,14 @@ pub struct SimArgs {
     /// Replace the refresh token on every refresh_token grant.
     #[arg(long)]
     pub rotate_refresh_tokens: bool,
+    /// JSON log lines instead of text (`RUST_LOG` filters, default `info`), as for `serve`.
+    #[arg(long, env = "XCTI_LOG_JSON")]
+    pub log_json: Option<bool>,
 }
 
 /// Runs the subcommand until Ctrl-C (or SIGTERM).
 pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .try_init();
+    crate::logging::init(args.log_json.unwrap_or(false));
     let base = if args.empty {
         SimConfig::empty()
     } else {
@@ -72,19 +75,4 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(shutdown_signal())?;
     sim.stop();
     Ok(ExitCode::SUCCESS)
-}
-
-/// Ctrl-C, or SIGTERM on Unix (so `kill` and service managers stop it cleanly too).
-async fn shutdown_signal() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C"),
-            _ = term.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
 }

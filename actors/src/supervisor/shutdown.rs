@@ -1,0 +1,34 @@
+//! Stopping in order: the tenants first (they hand back their work and log out), then the
+//! store, so that nothing is written after the pool is closed.
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+
+use super::Supervisor;
+use crate::tenant::Stop;
+
+/// The server is stopping: stop every tenant, then close the store. Answers when done; the
+/// supervisor stops after it, so later commands answer 503.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for Supervisor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        let tenants: Vec<_> = self.tenants.drain().map(|(_, addr)| addr).collect();
+        let store = self.admin.store().clone();
+        Box::pin(
+            async move {
+                let count = tenants.len();
+                join_all(tenants.iter().map(|t| t.send(Stop))).await;
+                tracing::info!(tenants = count, "tenants stopped");
+                store.close().await;
+                tracing::info!("store closed");
+            }
+            .into_actor(self)
+            .map(|(), _, ctx| ctx.stop()),
+        )
+    }
+}
