@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
 
 /// `http` or `https`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// Plain HTTP and `ws://`.
@@ -38,7 +38,8 @@ impl Protocol {
 }
 
 /// `POST /api/session/login`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SessionLoginRequest {
     /// A Xelion administrator of the tenant.
@@ -55,7 +56,8 @@ pub struct SessionLoginRequest {
 }
 
 /// The answer to a session login.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionLoginResponse {
     /// The API token, sent back as `Authorization: xelion <token>`.
@@ -65,7 +67,8 @@ pub struct SessionLoginResponse {
 }
 
 /// `xelionContext` of `POST /api/crm-integrations`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct XelionContextRequest {
     /// A Xelion administrator of the tenant.
@@ -82,7 +85,8 @@ pub struct XelionContextRequest {
 }
 
 /// `crmContext` of `POST /api/crm-integrations`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CrmContextRequest {
     /// The CRM's OAuth 2.0 token endpoint.
@@ -93,7 +97,8 @@ pub struct CrmContextRequest {
 }
 
 /// One user's OAuth 2.0 credentials.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserCredentialsRequest {
     /// The Xelion user name (resolved to its oid in Xelion).
@@ -113,7 +118,8 @@ pub struct UserCredentialsRequest {
 }
 
 /// One event URI mapping as sent by a client.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventUriMappingRequest {
     /// On PUT: the mapping this element replaces.
@@ -125,7 +131,7 @@ pub struct EventUriMappingRequest {
     pub crm_resource_uri: String,
     /// A JSON tree of EL templates; `null` sends no body.
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub crm_resource_payload: Option<Value>,
     /// HTTP method (default `POST`).
     #[serde(default)]
@@ -135,12 +141,13 @@ pub struct EventUriMappingRequest {
     pub headers: Option<BTreeMap<String, String>>,
     /// Ignored: lets a client PUT back what GET returned.
     #[serde(default)]
-    #[schema(ignore)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub created_at: Option<Value>,
 }
 
 /// `POST /api/crm-integrations`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CrmIntegrationRequest {
     /// The Xelion tenant and its administrator.
@@ -156,7 +163,8 @@ pub struct CrmIntegrationRequest {
 }
 
 /// A crm context as answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CrmContextView {
     /// Put before the access token.
@@ -168,7 +176,8 @@ pub struct CrmContextView {
 }
 
 /// A xelion context as answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct XelionContextView {
     /// Xelion host.
     pub host: String,
@@ -181,7 +190,8 @@ pub struct XelionContextView {
 }
 
 /// `RestCrmIntegration` as answered.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CrmIntegrationResponse {
     /// The first (or the created) crm context.
@@ -194,7 +204,8 @@ pub struct CrmIntegrationResponse {
 }
 
 /// A registered user, as `user-credentials` answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct UserCredentialsView {
     /// Xelion user name.
@@ -206,7 +217,8 @@ pub struct UserCredentialsView {
 }
 
 /// `GET /api/users/{userId}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
     /// Xelion oid.
@@ -216,7 +228,8 @@ pub struct UserView {
 }
 
 /// `PUT /api/users/{userId}`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserUpdateRequest {
     /// The new Xelion user name.
@@ -227,7 +240,8 @@ pub struct UserUpdateRequest {
 }
 
 /// `POST /api/users/{userId}/{type}/update`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateValueRequest {
     /// The new value.
@@ -235,7 +249,8 @@ pub struct UpdateValueRequest {
 }
 
 /// `GET/PUT /api/xelion-environment/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct XelionEnvironment {
     /// Xelion host.
@@ -247,7 +262,8 @@ pub struct XelionEnvironment {
 }
 
 /// `POST /api/xelion-environment/{id}/admin/username/update`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AdminUsernameUpdate {
     /// Must match the stored admin username.
@@ -257,7 +273,8 @@ pub struct AdminUsernameUpdate {
 }
 
 /// `POST /api/xelion-environment/{id}/admin/password/update`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AdminPasswordUpdate {
     /// Must match the stored admin password.
@@ -267,13 +284,14 @@ pub struct AdminPasswordUpdate {
 }
 
 /// An event URI mapping as answered.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct EventUriMappingView {
     /// When it was stored.
     pub created_at: String,
     /// The payload template.
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub crm_resource_payload: Option<Value>,
     /// The URI template.
     pub crm_resource_uri: String,
@@ -286,7 +304,7 @@ pub struct EventUriMappingView {
     pub method: Option<String>,
     /// Extra headers, when any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub headers: Option<Value>,
 }
 

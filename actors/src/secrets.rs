@@ -177,7 +177,7 @@ impl Cipher {
             .inner
             .aead
             .encrypt(
-                Nonce::from_slice(&nonce),
+                &Nonce::from(nonce),
                 Payload {
                     msg: plain.as_bytes(),
                     aad: aad.as_bytes(),
@@ -221,7 +221,8 @@ impl Cipher {
             .inner
             .aead
             .decrypt(
-                Nonce::from_slice(nonce),
+                &Nonce::try_from(nonce)
+                    .map_err(|_| "the nonce has the wrong length".to_string())?,
                 Payload {
                     msg: ct,
                     aad: aad.as_bytes(),
