@@ -1,7 +1,8 @@
 //! The Xelion simulator: tenants, users, sessions, websockets and scripted calls.
 //!
 //! Everything lives in one [`XelionState`] behind a mutex that is never held across an
-//! `.await`; handlers copy what they need out of it and then talk to the network.
+//! `.await` (see [`crate::state`]); handlers copy what they need out of it and then talk to
+//! the network.
 
 pub mod calls;
 pub mod rest;
@@ -10,12 +11,15 @@ pub mod ws;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
-use rand::distributions::Alphanumeric;
-use rand::Rng;
 use tokio::sync::oneshot;
 
-use crate::api::{DropMode, SocketInfo, TenantInfo, UserInfo, XelionCounters, XelionCounts};
+use crate::api::{
+    DropMode, NewUser, SocketInfo, TenantInfo, UserInfo, XelionCounters, XelionCounts,
+};
+use crate::error::ControlError;
 use crate::fault::FaultBook;
+
+pub use crate::random::random_token;
 
 /// First oid handed out; Xelion oids are opaque digit strings of about this size.
 const FIRST_OID: u64 = 1_650_938;
@@ -95,6 +99,26 @@ impl Tenant {
             users: self.users.values().map(User::info).collect(),
         }
     }
+
+    /// Moves the end of the sessions (of one user, or all) into the past; returns how many.
+    pub fn expire_sessions(&mut self, user_name: Option<&str>) -> Result<u64, ControlError> {
+        let only = match user_name {
+            Some(name) => match self.user_by_name(name) {
+                Some(u) => Some(u.oid),
+                None => return Err(ControlError::no_user(&self.name, name)),
+            },
+            None => None,
+        };
+        let past = SystemTime::now() - Duration::from_secs(1);
+        let mut affected = 0;
+        for s in self.sessions.values_mut() {
+            if only.is_none_or(|oid| oid == s.oid) {
+                s.valid_until = s.valid_until.min(past);
+                affected += 1;
+            }
+        }
+        Ok(affected)
+    }
 }
 
 /// A websocket URL handed out and not used yet.
@@ -142,15 +166,6 @@ pub struct XelionState {
     next_phone: u64,
 }
 
-/// A random alphanumeric string, for tokens and keys.
-pub fn random_token(len: usize) -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
-}
-
 impl XelionState {
     /// An empty simulator.
     pub fn new(default_session_lifetime: Duration) -> Self {
@@ -168,23 +183,39 @@ impl XelionState {
         }
     }
 
-    /// Creates a tenant; an error text if the name is taken or invalid.
+    /// The tenant with this name.
+    pub fn tenant(&self, name: &str) -> Result<&Tenant, ControlError> {
+        self.tenants
+            .get(name)
+            .ok_or_else(|| ControlError::no_tenant(name))
+    }
+
+    /// The tenant with this name, to change.
+    pub fn tenant_mut(&mut self, name: &str) -> Result<&mut Tenant, ControlError> {
+        self.tenants
+            .get_mut(name)
+            .ok_or_else(|| ControlError::no_tenant(name))
+    }
+
+    /// Creates a tenant; refused if the name is invalid or taken.
     pub fn add_tenant(
         &mut self,
         name: &str,
         session_lifetime: Option<u64>,
-    ) -> Result<TenantInfo, String> {
+    ) -> Result<TenantInfo, ControlError> {
         if name.is_empty()
             || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
         {
-            return Err(format!(
+            return Err(ControlError::invalid(format!(
                 "name: `{name}` is not a valid tenant name (letters, digits, `-`, `_`, `.`)"
-            ));
+            )));
         }
         if self.tenants.contains_key(name) {
-            return Err(format!("name: tenant `{name}` already exists"));
+            return Err(ControlError::conflict(format!(
+                "name: tenant `{name}` already exists"
+            )));
         }
         let tenant = Tenant {
             name: name.to_owned(),
@@ -200,12 +231,20 @@ impl XelionState {
         Ok(info)
     }
 
-    /// Adds a user to a tenant; an error text if the tenant is unknown or the name taken.
-    pub fn add_user(&mut self, tenant: &str, new: crate::api::NewUser) -> Result<UserInfo, String> {
+    /// Adds a user to a tenant; refused if the tenant is unknown or the name empty or taken.
+    pub fn add_user(&mut self, tenant: &str, new: NewUser) -> Result<UserInfo, ControlError> {
+        let t = self.tenant(tenant)?;
         if new.user_name.is_empty() {
-            return Err("userName: must not be empty".into());
+            return Err(ControlError::invalid("userName: must not be empty"));
+        }
+        if t.user_by_name(&new.user_name).is_some() {
+            return Err(ControlError::conflict(format!(
+                "userName: `{}` already exists in tenant `{tenant}`",
+                new.user_name
+            )));
         }
         let oid = self.next_oid;
+        self.next_oid += 1;
         let phone = match new.phone_number {
             Some(p) => p,
             None => {
@@ -213,16 +252,6 @@ impl XelionState {
                 format!("+31101{:06}", self.next_phone)
             }
         };
-        let Some(t) = self.tenants.get_mut(tenant) else {
-            return Err(format!("tenant `{tenant}` does not exist"));
-        };
-        if t.user_by_name(&new.user_name).is_some() {
-            return Err(format!(
-                "userName: `{}` already exists in tenant `{tenant}`",
-                new.user_name
-            ));
-        }
-        self.next_oid += 1;
         let user = User {
             oid,
             common_name: new.common_name.unwrap_or_else(|| new.user_name.clone()),
@@ -233,7 +262,7 @@ impl XelionState {
             phone_number: phone,
         };
         let info = user.info();
-        t.users.insert(oid, user);
+        self.tenant_mut(tenant)?.users.insert(oid, user);
         Ok(info)
     }
 

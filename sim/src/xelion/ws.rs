@@ -11,10 +11,7 @@ use super::rest::{apply_faults, xerr};
 use super::Socket;
 use crate::api::DropMode;
 use crate::conn::ConnSocket;
-use crate::{lock, Shared};
-
-/// Shared state as actix hands it to handlers.
-type Data = web::Data<Shared>;
+use crate::state::{lock, Data, Shared};
 
 /// Largest message a client may send, after joining continuation frames.
 const MAX_MESSAGE: usize = 1 << 20;
