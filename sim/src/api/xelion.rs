@@ -179,6 +179,17 @@ pub struct ExpireSessions {
     pub user_name: Option<String>,
 }
 
+/// `POST /_sim/xelion/tenants/{tenant}/sockets/send`: a raw text frame to write.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SendFrame {
+    /// The frame's text, written verbatim (it need not be JSON).
+    pub text: String,
+    /// Only this user's sockets (default: every open socket of the tenant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+}
+
 /// How a socket is dropped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -210,6 +221,10 @@ pub struct XelionCounts {
     pub logins: u64,
     /// Refused `me/login` (any error code).
     pub login_failures: u64,
+    /// `me/login` refused with 10005: the same userName + userSpace was logged in and the
+    /// request did not carry that session's `Authorization` (also counted in `loginFailures`).
+    #[serde(default)]
+    pub login_conflicts: u64,
     /// Successful `me/renew`.
     pub renewals: u64,
     /// Refused `me/renew`.
@@ -246,6 +261,9 @@ pub struct SocketInfo {
     pub tenant: String,
     /// The user whose session asked for the URL.
     pub user_name: String,
+    /// The userSpace of that session.
+    #[serde(default)]
+    pub user_space: String,
     /// Whether that user was an administrator then.
     pub is_administrator: bool,
     /// Subscribed notification types, sorted.
@@ -259,6 +277,13 @@ pub struct XelionCounters {
     /// Totals over all tenants.
     #[serde(flatten)]
     pub total: XelionCounts,
+    /// `me/login` requests being served now, over all tenants (from arrival to answer,
+    /// injected latency included).
+    #[serde(default)]
+    pub logins_in_flight: u64,
+    /// The most `me/login` requests ever served at the same time, over all tenants.
+    #[serde(default)]
+    pub logins_in_flight_max: u64,
     /// Per tenant.
     pub tenants: BTreeMap<String, XelionCounts>,
     /// The open sockets.

@@ -17,12 +17,15 @@ use serde::Serialize;
 use crate::api::{FaultKind, FaultSpec};
 use crate::error::ControlError;
 
+/// Largest control request body: `sockets/send` carries frames of a MiB and more.
+const MAX_BODY: usize = 16 << 20;
+
 /// What a control handler answers.
 type Reply = Result<HttpResponse, ControlError>;
 
 /// Registers every control route on an app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let scope = web::scope("/_sim");
+    let scope = web::scope("/_sim").app_data(web::PayloadConfig::new(MAX_BODY));
     cfg.service(crm::routes(xelion::routes(scope)).default_service(web::to(unknown_route)));
 }
 

@@ -7,7 +7,7 @@ use actix_web::{web, Scope};
 use super::{check_fault, created, fault_id, no_content, ok, Body, Reply};
 use crate::api::{
     Affected, DropMode, DropSockets, ExpireSessions, FaultKind, FaultSpec, NewCall, NewTenant,
-    NewUser, TenantUpdate, UserUpdate,
+    NewUser, SendFrame, TenantUpdate, UserUpdate,
 };
 use crate::error::ControlError;
 use crate::state::{lock, Data};
@@ -38,6 +38,10 @@ pub(super) fn routes(scope: Scope) -> Scope {
         .route(
             "/xelion/tenants/{tenant}/sockets/drop",
             web::post().to(drop_sockets),
+        )
+        .route(
+            "/xelion/tenants/{tenant}/sockets/send",
+            web::post().to(send_frame),
         )
         .route("/xelion/counters", web::get().to(counters))
         .route("/xelion/faults", web::get().to(list_faults))
@@ -147,6 +151,20 @@ async fn drop_sockets(
 ) -> Reply {
     lock(&data.xelion).tenant(&tenant)?;
     let affected = ws::drop_sockets(&data, &tenant, req.user_name.as_deref(), req.mode);
+    ok(&Affected { affected })
+}
+
+async fn send_frame(data: Data, tenant: web::Path<String>, Body(req): Body<SendFrame>) -> Reply {
+    {
+        let st = lock(&data.xelion);
+        let t = st.tenant(&tenant)?;
+        if let Some(name) = &req.user_name {
+            if t.user_by_name(name).is_none() {
+                return Err(ControlError::no_user(&tenant, name));
+            }
+        }
+    }
+    let affected = ws::send_text(&data, &tenant, req.user_name.as_deref(), req.text).await;
     ok(&Affected { affected })
 }
 

@@ -130,6 +130,8 @@ pub struct Ticket {
     pub oid: u64,
     /// The user's name, for counters.
     pub user_name: String,
+    /// The userSpace of that session, for counters.
+    pub user_space: String,
     /// Decides which call events the socket may receive.
     pub is_admin: bool,
 }
@@ -160,6 +162,10 @@ pub struct XelionState {
     pub unknown_tenant_counts: XelionCounts,
     /// Session lifetime of tenants created without one.
     pub default_session_lifetime: Duration,
+    /// `me/login` requests being served now, over all tenants.
+    logins_in_flight: u64,
+    /// The most `me/login` requests ever served at the same time.
+    logins_in_flight_max: u64,
     next_oid: u64,
     next_socket: u64,
     next_flow: u64,
@@ -176,6 +182,8 @@ impl XelionState {
             faults: FaultBook::default(),
             unknown_tenant_counts: XelionCounts::default(),
             default_session_lifetime,
+            logins_in_flight: 0,
+            logins_in_flight_max: 0,
             next_oid: FIRST_OID,
             next_socket: 0,
             next_flow: 0,
@@ -266,6 +274,17 @@ impl XelionState {
         Ok(info)
     }
 
+    /// Counts a `me/login` that starts being served.
+    pub fn login_started(&mut self) {
+        self.logins_in_flight += 1;
+        self.logins_in_flight_max = self.logins_in_flight_max.max(self.logins_in_flight);
+    }
+
+    /// Counts a `me/login` that is over (answered, or abandoned by its client).
+    pub fn login_ended(&mut self) {
+        self.logins_in_flight = self.logins_in_flight.saturating_sub(1);
+    }
+
     /// A fresh connection id.
     pub fn next_socket_id(&mut self) -> u64 {
         self.next_socket += 1;
@@ -303,6 +322,7 @@ impl XelionState {
                 id: *id,
                 tenant: s.ticket.tenant.clone(),
                 user_name: s.ticket.user_name.clone(),
+                user_space: s.ticket.user_space.clone(),
                 is_administrator: s.ticket.is_admin,
                 subscriptions: s.subscriptions.iter().cloned().collect(),
             });
@@ -313,6 +333,8 @@ impl XelionState {
         }
         XelionCounters {
             total,
+            logins_in_flight: self.logins_in_flight,
+            logins_in_flight_max: self.logins_in_flight_max,
             tenants,
             sockets,
         }
@@ -323,6 +345,7 @@ impl XelionState {
 fn add_counts(into: &mut XelionCounts, c: &XelionCounts) {
     into.logins += c.logins;
     into.login_failures += c.login_failures;
+    into.login_conflicts += c.login_conflicts;
     into.renewals += c.renewals;
     into.renewal_failures += c.renewal_failures;
     into.logouts += c.logouts;

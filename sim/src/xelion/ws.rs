@@ -174,6 +174,24 @@ async fn on_text(data: &Data, id: u64, session: &mut Session, text: &str) {
     st.counts_mut(&tenant).subscription_requests += applied;
 }
 
+/// Writes `text` as one text frame, verbatim, to the open sockets of a tenant (or of one
+/// user); returns how many took it. Done when every frame is queued on its socket.
+pub async fn send_text(data: &Shared, tenant: &str, user: Option<&str>, text: String) -> u64 {
+    let sessions: Vec<Session> = lock(&data.xelion)
+        .sockets
+        .values()
+        .filter(|s| s.ticket.tenant == tenant && user.is_none_or(|u| u == s.ticket.user_name))
+        .map(|s| s.session.clone())
+        .collect();
+    let mut sent = 0;
+    for mut session in sessions {
+        if session.text(text.clone()).await.is_ok() {
+            sent += 1;
+        }
+    }
+    sent
+}
+
 /// Drops the matching sockets of a tenant at once (they leave the counters immediately);
 /// returns how many.
 pub fn drop_sockets(data: &Shared, tenant: &str, user: Option<&str>, mode: DropMode) -> u64 {

@@ -35,6 +35,23 @@ fn session_answer(req: &HttpRequest, tenant: &str, user: &str, token: &str, s: &
     })
 }
 
+/// Counts a `me/login` as in flight while it lives: dropped when the handler ends, also when
+/// the client goes away and actix drops the handler mid-way.
+struct LoginInFlight(Data);
+
+impl LoginInFlight {
+    fn enter(data: &Data) -> Self {
+        lock(&data.xelion).login_started();
+        Self(data.clone())
+    }
+}
+
+impl Drop for LoginInFlight {
+    fn drop(&mut self) {
+        lock(&self.0.xelion).login_ended();
+    }
+}
+
 /// `POST me/login`.
 pub(super) async fn login(
     data: Data,
@@ -42,6 +59,8 @@ pub(super) async fn login(
     tenant: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
+    // Entered before the faults, so injected latency counts as time in flight.
+    let _in_flight = LoginInFlight::enter(&data);
     let tenant = tenant.into_inner();
     if let Err(r) = apply_faults(&data, &req, Some(&tenant)).await {
         return r.respond(&req);
@@ -56,6 +75,9 @@ pub(super) async fn login(
         }
         Err(r) => {
             c.login_failures += 1;
+            if r.code() == ALREADY_LOGGED_IN {
+                c.login_conflicts += 1;
+            }
             r.respond(&req)
         }
     }
@@ -217,7 +239,7 @@ pub(super) async fn websocket_url(
     if let Err(r) = apply_faults(&data, &req, Some(&tenant)).await {
         return r.respond(&req);
     }
-    let (_, _, user) = match authenticate(&data, &req, &tenant) {
+    let (_, session, user) = match authenticate(&data, &req, &tenant) {
         Ok(x) => x,
         Err(r) => return r.respond(&req),
     };
@@ -238,6 +260,7 @@ pub(super) async fn websocket_url(
             tenant: tenant.clone(),
             oid: user.oid,
             user_name: user.user_name.clone(),
+            user_space: session.user_space,
             is_admin: user.is_admin,
         },
     );
