@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::api::{
     Affected, CrmCounters, CrmSettings, DropMode, DropSockets, ExpireAccessTokens, ExpireSessions,
     FaultInfo, FaultSpec, NewAccessToken, NewCall, NewClient, NewDeviceCode, NewRefreshToken,
-    NewTenant, NewUser, PlacedCall, RecordedRequest, Scenario, TenantInfo, TenantUpdate,
+    NewTenant, NewUser, PlacedCall, RecordedRequest, Scenario, SendFrame, TenantInfo, TenantUpdate,
     TokenCreated, UserInfo, UserUpdate, XelionCounters,
 };
 
@@ -223,6 +223,23 @@ impl Control {
             mode,
         };
         let path = format!("/xelion/tenants/{}/sockets/drop", seg(tenant));
+        let a: Affected = self.call(Method::POST, &path, Some(&body)).await?;
+        Ok(a.affected)
+    }
+
+    /// Writes `text` verbatim as one text frame to every open socket of a tenant (or of one
+    /// user); returns how many sockets took it. The frames are queued when this returns.
+    pub async fn send_raw_frame(
+        &self,
+        tenant: &str,
+        text: &str,
+        user_name: Option<&str>,
+    ) -> anyhow::Result<u64> {
+        let body = SendFrame {
+            text: text.to_owned(),
+            user_name: user_name.map(str::to_owned),
+        };
+        let path = format!("/xelion/tenants/{}/sockets/send", seg(tenant));
         let a: Affected = self.call(Method::POST, &path, Some(&body)).await?;
         Ok(a.affected)
     }

@@ -12,13 +12,16 @@ pub mod conn;
 pub mod control;
 mod control_api;
 pub mod crm;
+pub mod error;
 pub mod fault;
+mod random;
+pub mod state;
 pub mod time;
 pub mod xelion;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{mpsc, Mutex, MutexGuard};
+use std::sync::{mpsc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -27,23 +30,11 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 pub use api::{FaultKind, FaultSpec, NewCall, NewUser, Scenario};
 pub use control::Control;
+pub use error::ControlError;
+pub use state::{lock, Shared};
 
 use crm::CrmState;
 use xelion::XelionState;
-
-/// The state both listeners share.
-pub struct Shared {
-    /// The Xelion side.
-    pub xelion: Mutex<XelionState>,
-    /// The CRM side.
-    pub crm: Mutex<CrmState>,
-}
-
-/// Locks a mutex, carrying on after a panic elsewhere poisoned it (the data stays usable:
-/// every update is a few field assignments).
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// A tenant created at start.
 #[derive(Debug, Clone)]
@@ -160,7 +151,7 @@ impl SimConfig {
             let token = rt
                 .token
                 .clone()
-                .unwrap_or_else(|| format!("rt-{}", xelion::random_token(32)));
+                .unwrap_or_else(|| format!("rt-{}", random::random_token(32)));
             c.refresh_tokens.insert(
                 token,
                 crm::RefreshToken {

@@ -121,7 +121,7 @@ impl CrmState {
         lifetime: Option<Duration>,
     ) -> (String, u64) {
         let lifetime = lifetime.unwrap_or(self.access_token_lifetime);
-        let token = format!("at-{}", crate::xelion::random_token(32));
+        let token = format!("at-{}", crate::random::random_token(32));
         self.access_tokens.insert(
             token.clone(),
             AccessToken {

@@ -9,11 +9,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use crate::api::{FaultKind, FaultSpec, RecordedRequest};
+use crate::state::{lock, Data};
 use crate::time::xelion_date;
-use crate::{lock, Shared};
-
-/// Shared state as actix hands it to handlers.
-type Data = web::Data<Shared>;
 
 /// The answer of a `status` fault: its body, or an error JSON that fits the status.
 pub fn fault_answer(spec: &FaultSpec) -> HttpResponse {

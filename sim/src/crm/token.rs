@@ -11,10 +11,8 @@ use serde_json::{json, Value};
 
 use super::{CrmState, DeviceState, RefreshState, RefreshToken};
 use crate::api::FaultKind;
-use crate::{lock, Shared};
-
-/// Shared state as actix hands it to handlers.
-type Data = web::Data<Shared>;
+use crate::random::random_token;
+use crate::state::{lock, Data};
 
 /// The grant type URN of RFC 8628.
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -200,7 +198,7 @@ fn refresh(
     if !st.rotate_refresh_tokens {
         return Ok(token_body(&access, expires_in, None));
     }
-    let next = format!("rt-{}", crate::xelion::random_token(32));
+    let next = format!("rt-{}", random_token(32));
     if let Some(old) = st.refresh_tokens.get_mut(&presented) {
         old.state = RefreshState::Rotated;
     }
@@ -259,7 +257,7 @@ fn device_code(
             let subject = dc.subject.clone();
             let owner = dc.client_id.clone();
             let (access, expires_in) = st.issue_access_token(&subject, None);
-            let refresh = format!("rt-{}", crate::xelion::random_token(32));
+            let refresh = format!("rt-{}", random_token(32));
             st.refresh_tokens.insert(
                 refresh.clone(),
                 RefreshToken {

@@ -16,9 +16,9 @@ use serde_json::{json, Map, Value};
 
 use super::XelionState;
 use crate::api::{NewCall, PlacedCall, Scenario};
-use crate::lock;
+use crate::error::ControlError;
+use crate::state::{lock, Shared};
 use crate::time::{before, flow_id, xelion_date};
-use crate::Shared;
 
 /// Default ringing time before answer or miss.
 const RING_SECONDS: u64 = 5;
@@ -71,11 +71,8 @@ fn is_phone_number(s: &str) -> bool {
 }
 
 /// A userName of the tenant, or an external number.
-fn resolve(st: &XelionState, tenant: &str, field: &str, who: &str) -> Result<Party, String> {
-    let t = st
-        .tenants
-        .get(tenant)
-        .ok_or_else(|| format!("tenant `{tenant}` does not exist"))?;
+fn resolve(st: &XelionState, tenant: &str, field: &str, who: &str) -> Result<Party, ControlError> {
+    let t = st.tenant(tenant)?;
     if let Some(u) = t.user_by_name(who) {
         return Ok(Party::User {
             oid: u.oid,
@@ -88,9 +85,9 @@ fn resolve(st: &XelionState, tenant: &str, field: &str, who: &str) -> Result<Par
             phone: who.to_owned(),
         });
     }
-    Err(format!(
+    Err(ControlError::invalid(format!(
         "{field}: `{who}` is neither a user of tenant `{tenant}` nor a phone number like +31612345678"
-    ))
+    )))
 }
 
 /// One call leg with its identifiers.
@@ -176,12 +173,12 @@ impl Frame {
     }
 }
 
-/// Builds the frames of a call; an error text for a bad request.
+/// Builds the frames of a call; refused for a party that is neither a user nor a number.
 fn script(
     st: &mut XelionState,
     tenant: &str,
     call: &NewCall,
-) -> Result<(String, Vec<Frame>), String> {
+) -> Result<(String, Vec<Frame>), ControlError> {
     let from = resolve(st, tenant, "from", &call.from)?;
     let to = resolve(st, tenant, "to", &call.to)?;
     let ring = call.ring_seconds.unwrap_or(RING_SECONDS);
@@ -224,10 +221,10 @@ fn script(
         }
         Scenario::Transfer => {
             if !matches!(to, Party::User { .. }) {
-                return Err(format!(
+                return Err(ControlError::invalid(format!(
                     "to: `{}` must be a user of tenant `{tenant}`: the callee performs the transfer",
                     call.to
-                ));
+                )));
             }
             let target_name = call
                 .transfer_to
@@ -276,7 +273,7 @@ fn script(
 }
 
 /// Places a call and returns after every frame has been written to the subscribed sockets.
-pub async fn place(data: &Shared, tenant: &str, call: NewCall) -> Result<PlacedCall, String> {
+pub async fn place(data: &Shared, tenant: &str, call: NewCall) -> Result<PlacedCall, ControlError> {
     let (call_id, frames, sockets) = {
         let mut st = lock(&data.xelion);
         let (call_id, frames) = script(&mut st, tenant, &call)?;

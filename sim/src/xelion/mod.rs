@@ -1,7 +1,8 @@
 //! The Xelion simulator: tenants, users, sessions, websockets and scripted calls.
 //!
 //! Everything lives in one [`XelionState`] behind a mutex that is never held across an
-//! `.await`; handlers copy what they need out of it and then talk to the network.
+//! `.await` (see [`crate::state`]); handlers copy what they need out of it and then talk to
+//! the network.
 
 pub mod calls;
 pub mod rest;
@@ -10,12 +11,15 @@ pub mod ws;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
-use rand::distributions::Alphanumeric;
-use rand::Rng;
 use tokio::sync::oneshot;
 
-use crate::api::{DropMode, SocketInfo, TenantInfo, UserInfo, XelionCounters, XelionCounts};
+use crate::api::{
+    DropMode, NewUser, SocketInfo, TenantInfo, UserInfo, XelionCounters, XelionCounts,
+};
+use crate::error::ControlError;
 use crate::fault::FaultBook;
+
+pub use crate::random::random_token;
 
 /// First oid handed out; Xelion oids are opaque digit strings of about this size.
 const FIRST_OID: u64 = 1_650_938;
@@ -95,6 +99,26 @@ impl Tenant {
             users: self.users.values().map(User::info).collect(),
         }
     }
+
+    /// Moves the end of the sessions (of one user, or all) into the past; returns how many.
+    pub fn expire_sessions(&mut self, user_name: Option<&str>) -> Result<u64, ControlError> {
+        let only = match user_name {
+            Some(name) => match self.user_by_name(name) {
+                Some(u) => Some(u.oid),
+                None => return Err(ControlError::no_user(&self.name, name)),
+            },
+            None => None,
+        };
+        let past = SystemTime::now() - Duration::from_secs(1);
+        let mut affected = 0;
+        for s in self.sessions.values_mut() {
+            if only.is_none_or(|oid| oid == s.oid) {
+                s.valid_until = s.valid_until.min(past);
+                affected += 1;
+            }
+        }
+        Ok(affected)
+    }
 }
 
 /// A websocket URL handed out and not used yet.
@@ -106,6 +130,8 @@ pub struct Ticket {
     pub oid: u64,
     /// The user's name, for counters.
     pub user_name: String,
+    /// The userSpace of that session, for counters.
+    pub user_space: String,
     /// Decides which call events the socket may receive.
     pub is_admin: bool,
 }
@@ -136,19 +162,14 @@ pub struct XelionState {
     pub unknown_tenant_counts: XelionCounts,
     /// Session lifetime of tenants created without one.
     pub default_session_lifetime: Duration,
+    /// `me/login` requests being served now, over all tenants.
+    logins_in_flight: u64,
+    /// The most `me/login` requests ever served at the same time.
+    logins_in_flight_max: u64,
     next_oid: u64,
     next_socket: u64,
     next_flow: u64,
     next_phone: u64,
-}
-
-/// A random alphanumeric string, for tokens and keys.
-pub fn random_token(len: usize) -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
 }
 
 impl XelionState {
@@ -161,6 +182,8 @@ impl XelionState {
             faults: FaultBook::default(),
             unknown_tenant_counts: XelionCounts::default(),
             default_session_lifetime,
+            logins_in_flight: 0,
+            logins_in_flight_max: 0,
             next_oid: FIRST_OID,
             next_socket: 0,
             next_flow: 0,
@@ -168,23 +191,39 @@ impl XelionState {
         }
     }
 
-    /// Creates a tenant; an error text if the name is taken or invalid.
+    /// The tenant with this name.
+    pub fn tenant(&self, name: &str) -> Result<&Tenant, ControlError> {
+        self.tenants
+            .get(name)
+            .ok_or_else(|| ControlError::no_tenant(name))
+    }
+
+    /// The tenant with this name, to change.
+    pub fn tenant_mut(&mut self, name: &str) -> Result<&mut Tenant, ControlError> {
+        self.tenants
+            .get_mut(name)
+            .ok_or_else(|| ControlError::no_tenant(name))
+    }
+
+    /// Creates a tenant; refused if the name is invalid or taken.
     pub fn add_tenant(
         &mut self,
         name: &str,
         session_lifetime: Option<u64>,
-    ) -> Result<TenantInfo, String> {
+    ) -> Result<TenantInfo, ControlError> {
         if name.is_empty()
             || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
         {
-            return Err(format!(
+            return Err(ControlError::invalid(format!(
                 "name: `{name}` is not a valid tenant name (letters, digits, `-`, `_`, `.`)"
-            ));
+            )));
         }
         if self.tenants.contains_key(name) {
-            return Err(format!("name: tenant `{name}` already exists"));
+            return Err(ControlError::conflict(format!(
+                "name: tenant `{name}` already exists"
+            )));
         }
         let tenant = Tenant {
             name: name.to_owned(),
@@ -200,12 +239,20 @@ impl XelionState {
         Ok(info)
     }
 
-    /// Adds a user to a tenant; an error text if the tenant is unknown or the name taken.
-    pub fn add_user(&mut self, tenant: &str, new: crate::api::NewUser) -> Result<UserInfo, String> {
+    /// Adds a user to a tenant; refused if the tenant is unknown or the name empty or taken.
+    pub fn add_user(&mut self, tenant: &str, new: NewUser) -> Result<UserInfo, ControlError> {
+        let t = self.tenant(tenant)?;
         if new.user_name.is_empty() {
-            return Err("userName: must not be empty".into());
+            return Err(ControlError::invalid("userName: must not be empty"));
+        }
+        if t.user_by_name(&new.user_name).is_some() {
+            return Err(ControlError::conflict(format!(
+                "userName: `{}` already exists in tenant `{tenant}`",
+                new.user_name
+            )));
         }
         let oid = self.next_oid;
+        self.next_oid += 1;
         let phone = match new.phone_number {
             Some(p) => p,
             None => {
@@ -213,16 +260,6 @@ impl XelionState {
                 format!("+31101{:06}", self.next_phone)
             }
         };
-        let Some(t) = self.tenants.get_mut(tenant) else {
-            return Err(format!("tenant `{tenant}` does not exist"));
-        };
-        if t.user_by_name(&new.user_name).is_some() {
-            return Err(format!(
-                "userName: `{}` already exists in tenant `{tenant}`",
-                new.user_name
-            ));
-        }
-        self.next_oid += 1;
         let user = User {
             oid,
             common_name: new.common_name.unwrap_or_else(|| new.user_name.clone()),
@@ -233,8 +270,19 @@ impl XelionState {
             phone_number: phone,
         };
         let info = user.info();
-        t.users.insert(oid, user);
+        self.tenant_mut(tenant)?.users.insert(oid, user);
         Ok(info)
+    }
+
+    /// Counts a `me/login` that starts being served.
+    pub fn login_started(&mut self) {
+        self.logins_in_flight += 1;
+        self.logins_in_flight_max = self.logins_in_flight_max.max(self.logins_in_flight);
+    }
+
+    /// Counts a `me/login` that is over (answered, or abandoned by its client).
+    pub fn login_ended(&mut self) {
+        self.logins_in_flight = self.logins_in_flight.saturating_sub(1);
     }
 
     /// A fresh connection id.
@@ -274,6 +322,7 @@ impl XelionState {
                 id: *id,
                 tenant: s.ticket.tenant.clone(),
                 user_name: s.ticket.user_name.clone(),
+                user_space: s.ticket.user_space.clone(),
                 is_administrator: s.ticket.is_admin,
                 subscriptions: s.subscriptions.iter().cloned().collect(),
             });
@@ -284,6 +333,8 @@ impl XelionState {
         }
         XelionCounters {
             total,
+            logins_in_flight: self.logins_in_flight,
+            logins_in_flight_max: self.logins_in_flight_max,
             tenants,
             sockets,
         }
@@ -294,6 +345,7 @@ impl XelionState {
 fn add_counts(into: &mut XelionCounts, c: &XelionCounts) {
     into.logins += c.logins;
     into.login_failures += c.login_failures;
+    into.login_conflicts += c.login_conflicts;
     into.renewals += c.renewals;
     into.renewal_failures += c.renewal_failures;
     into.logouts += c.logouts;

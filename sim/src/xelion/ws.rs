@@ -11,10 +11,7 @@ use super::rest::{apply_faults, xerr};
 use super::Socket;
 use crate::api::DropMode;
 use crate::conn::ConnSocket;
-use crate::{lock, Shared};
-
-/// Shared state as actix hands it to handlers.
-type Data = web::Data<Shared>;
+use crate::state::{lock, Data, Shared};
 
 /// Largest message a client may send, after joining continuation frames.
 const MAX_MESSAGE: usize = 1 << 20;
@@ -175,6 +172,24 @@ async fn on_text(data: &Data, id: u64, session: &mut Session, text: &str) {
     }
     let tenant = sock.ticket.tenant.clone();
     st.counts_mut(&tenant).subscription_requests += applied;
+}
+
+/// Writes `text` as one text frame, verbatim, to the open sockets of a tenant (or of one
+/// user); returns how many took it. Done when every frame is queued on its socket.
+pub async fn send_text(data: &Shared, tenant: &str, user: Option<&str>, text: String) -> u64 {
+    let sessions: Vec<Session> = lock(&data.xelion)
+        .sockets
+        .values()
+        .filter(|s| s.ticket.tenant == tenant && user.is_none_or(|u| u == s.ticket.user_name))
+        .map(|s| s.session.clone())
+        .collect();
+    let mut sent = 0;
+    for mut session in sessions {
+        if session.text(text.clone()).await.is_ok() {
+            sent += 1;
+        }
+    }
+    sent
 }
 
 /// Drops the matching sockets of a tenant at once (they leave the counters immediately);

@@ -141,8 +141,8 @@ pub async fn subscribe(sim: &SimHandle, ws: &mut Ws, user: &str, types: &[&str])
         .expect("subscribed");
 }
 
-/// The next text frame as JSON (pings and pongs skipped); panics after [`WAIT`].
-pub async fn next_json(ws: &mut Ws) -> Value {
+/// The next text frame as it came (pings and pongs skipped); panics after [`WAIT`].
+pub async fn next_text(ws: &mut Ws) -> String {
     loop {
         let msg = tokio::time::timeout(WAIT, ws.next())
             .await
@@ -150,11 +150,16 @@ pub async fn next_json(ws: &mut Ws) -> Value {
             .expect("socket open")
             .expect("frame");
         match msg {
-            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("json frame"),
+            Message::Text(t) => return t.as_str().to_owned(),
             Message::Ping(_) | Message::Pong(_) => continue,
             other => panic!("unexpected frame {other:?}"),
         }
     }
+}
+
+/// The next text frame as JSON (pings and pongs skipped); panics after [`WAIT`].
+pub async fn next_json(ws: &mut Ws) -> Value {
+    serde_json::from_str(&next_text(ws).await).expect("json frame")
 }
 
 /// Sends a `test` marker and returns the frames that arrive before its echo: since a placed

@@ -6,5 +6,6 @@ mod crm_resource;
 mod crm_token;
 mod faults;
 mod helpers;
+mod xelion_login;
 mod xelion_rest;
 mod xelion_ws;

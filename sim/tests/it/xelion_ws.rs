@@ -227,3 +227,85 @@ async fn sockets_of_another_tenant_hear_nothing() {
     assert_eq!(placed.pushed, 0);
     assert!(drain(&mut admin).await.is_empty());
 }
+
+#[tokio::test]
+async fn raw_frames_reach_every_socket_of_the_tenant_or_one_user() {
+    let sim = start();
+    let ctl = sim.control();
+    let mut admin = open_socket(&sim, "admin").await;
+    let mut alice = open_socket(&sim, "alice").await;
+    ctl.wait_for_open_sockets("master", 2, WAIT).await.unwrap();
+    // Verbatim: not JSON, no subscription needed.
+    let raw = "not json {\"notificationType\": ";
+    assert_eq!(ctl.send_raw_frame("master", raw, None).await.unwrap(), 2);
+    assert_eq!(next_text(&mut admin).await, raw);
+    assert_eq!(next_text(&mut alice).await, raw);
+    let only_alice = r#"{"notificationType":"somethingNew","notification":{}}"#;
+    assert_eq!(
+        ctl.send_raw_frame("master", only_alice, Some("alice"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(next_text(&mut alice).await, only_alice);
+    assert!(drain(&mut admin).await.is_empty());
+    // A user without sockets, an unknown user, an unknown tenant.
+    assert_eq!(
+        ctl.send_raw_frame("master", "x", Some("bob"))
+            .await
+            .unwrap(),
+        0
+    );
+    let unknown_user = ctl.send_raw_frame("master", "x", Some("nobody")).await;
+    assert!(unknown_user.unwrap_err().to_string().contains("404"));
+    let unknown_tenant = ctl.send_raw_frame("nowhere", "x", None).await;
+    assert!(unknown_tenant.unwrap_err().to_string().contains("404"));
+    // Raw frames are not call events.
+    let c = ctl.xelion_counters().await.unwrap();
+    assert_eq!(c.total.events_sent, 0);
+}
+
+#[tokio::test]
+async fn a_raw_frame_of_a_mebibyte_arrives_whole() {
+    let sim = start();
+    let ctl = sim.control();
+    let mut ws = open_socket(&sim, "admin").await;
+    ctl.wait_for_open_sockets("master", 1, WAIT).await.unwrap();
+    let big: String = (0..1 << 20)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    assert_eq!(ctl.send_raw_frame("master", &big, None).await.unwrap(), 1);
+    let got = next_text(&mut ws).await;
+    assert_eq!(got.len(), 1 << 20);
+    assert!(got == big, "the frame arrived altered");
+}
+
+#[tokio::test]
+async fn sockets_show_the_user_space_of_their_session() {
+    let sim = start();
+    let s = login(&sim, "master", "alice", "alice", "crm-events").await;
+    let url = ws_url(&sim, s["authentication"].as_str().unwrap()).await;
+    let (_ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let c = sim
+        .control()
+        .wait_for_open_sockets("master", 1, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(c.sockets.len(), 1);
+    assert_eq!(
+        (
+            c.sockets[0].user_name.as_str(),
+            c.sockets[0].user_space.as_str()
+        ),
+        ("alice", "crm-events")
+    );
+    let raw: serde_json::Value = http()
+        .get(format!("{}/_sim/xelion/counters", sim.xelion_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(raw["sockets"][0]["userSpace"], "crm-events");
+}
