@@ -42,6 +42,38 @@ pub fn created_at(unix: i64, nanos: u32) -> String {
     )
 }
 
+/// Reads Xelion's `yyyy-MM-dd HH:mm:ss` (UTC) as unix seconds; ISO-8601's `T` separator, a
+/// trailing `Z` and fractional seconds are accepted too (the upstream format is only partly
+/// documented).
+pub fn parse_xelion_date(text: &str) -> Option<i64> {
+    let t = text.trim().trim_end_matches('Z');
+    let (date, time) = t.split_once([' ', 'T'])?;
+    let mut d = date.splitn(3, '-');
+    let y: i64 = d.next()?.parse().ok()?;
+    let m: u32 = d.next()?.parse().ok()?;
+    let day: u32 = d.next()?.parse().ok()?;
+    let time = time.split('.').next()?;
+    let mut h = time.splitn(3, ':');
+    let hh: i64 = h.next()?.parse().ok()?;
+    let mm: i64 = h.next()?.parse().ok()?;
+    let ss: i64 = h.next().unwrap_or("0").parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, m, day) * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of `civil_from_days`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// `yyyy-MM-dd` and the seconds into that day.
 fn split(unix: i64) -> (String, i64) {
     let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
@@ -65,6 +97,19 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xelion_dates_read_back() {
+        for unix in [0, 951_782_400, 1_489_057_731, 1_764_460_800, 4_102_444_799] {
+            assert_eq!(parse_xelion_date(&xelion_date(unix)), Some(unix));
+        }
+        assert_eq!(
+            parse_xelion_date("2017-03-09T11:08:51.123Z"),
+            parse_xelion_date("2017-03-09 11:08:51")
+        );
+        assert_eq!(parse_xelion_date("2017-13-09 11:08:51"), None);
+        assert_eq!(parse_xelion_date("soon"), None);
+    }
 
     #[test]
     fn formats_like_xelion() {

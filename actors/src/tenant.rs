@@ -3,6 +3,11 @@
 //! It (re)loads its context whenever the admin API changes it, so a change reaches the
 //! running tenant at once. The Xelion event session and websocket live here.
 
+pub mod backoff;
+pub mod event;
+pub mod gate;
+pub mod socket;
+
 use actix::prelude::*;
 
 use crate::store::{Id, Store};

@@ -70,6 +70,8 @@ pub enum XelionError {
         code: i64,
         /// Xelion's `message`.
         message: String,
+        /// The wait a 429/503 asked for (`Retry-After` in seconds).
+        retry_after: Option<Duration>,
     },
     /// The outbound rule refused the address.
     #[error("{0}")]
@@ -130,6 +132,12 @@ impl XelionClient {
         }
         let resp = req.send().await.map_err(transport_error)?;
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let bytes = resp.bytes().await.map_err(transport_error)?;
         let value: Value = if bytes.is_empty() {
             Value::Null
@@ -151,6 +159,7 @@ impl XelionClient {
             status,
             code,
             message,
+            retry_after,
         })
     }
 
@@ -162,21 +171,73 @@ impl XelionClient {
         password: &Secret,
         user_space: &str,
     ) -> Result<XelionSession, XelionError> {
+        self.login_replacing(ep, user_name, password, user_space, None)
+            .await
+    }
+
+    /// `POST me/login` that carries a previous session's token, so that Xelion ends that
+    /// session first instead of refusing a second one with the same userSpace (10005).
+    pub async fn login_replacing(
+        &self,
+        ep: &XelionEndpoint,
+        user_name: &str,
+        password: &Secret,
+        user_space: &str,
+        previous: Option<&Secret>,
+    ) -> Result<XelionSession, XelionError> {
         let body = json!({
             "userName": user_name,
             "password": password.expose(),
             "userSpace": user_space,
         });
         let value = self
-            .call(ep, reqwest::Method::POST, "me/login", None, Some(body))
+            .call(ep, reqwest::Method::POST, "me/login", previous, Some(body))
             .await?;
-        let login: LoginResponse =
-            serde_json::from_value(value).map_err(|e| XelionError::Decode(e.to_string()))?;
-        Ok(XelionSession {
-            authentication: Secret::new(login.authentication),
-            renewal_token: login.renewal_token.map(Secret::new),
-            valid_until: login.valid_until,
-        })
+        session_from(value)
+    }
+
+    /// `POST me/renew`: a new token before `validUntil`. The body is the renewal token as a
+    /// bare JSON string (the password when Xelion gave no renewal token).
+    pub async fn renew(
+        &self,
+        ep: &XelionEndpoint,
+        session: &XelionSession,
+        password: &Secret,
+    ) -> Result<XelionSession, XelionError> {
+        let proof = session.renewal_token.as_ref().unwrap_or(password);
+        let body = Value::String(proof.expose().to_string());
+        let value = self
+            .call(
+                ep,
+                reqwest::Method::POST,
+                "me/renew",
+                Some(&session.authentication),
+                Some(body),
+            )
+            .await?;
+        session_from(value)
+    }
+
+    /// `POST me/websocket`: a single-use websocket URL (the URL is the credential).
+    pub async fn websocket_url(
+        &self,
+        ep: &XelionEndpoint,
+        session: &XelionSession,
+    ) -> Result<String, XelionError> {
+        let value = self
+            .call(
+                ep,
+                reqwest::Method::POST,
+                "me/websocket",
+                Some(&session.authentication),
+                None,
+            )
+            .await?;
+        value
+            .get("object")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| XelionError::Decode("me/websocket carries no URL in `object`".into()))
     }
 
     /// `POST me/logout`; failures are logged, not returned (the session expires anyway).
@@ -277,6 +338,16 @@ impl XelionClient {
         }
         check
     }
+}
+
+fn session_from(value: Value) -> Result<XelionSession, XelionError> {
+    let login: LoginResponse =
+        serde_json::from_value(value).map_err(|e| XelionError::Decode(e.to_string()))?;
+    Ok(XelionSession {
+        authentication: Secret::new(login.authentication),
+        renewal_token: login.renewal_token.map(Secret::new),
+        valid_until: login.valid_until,
+    })
 }
 
 /// The outcome of [`XelionClient::verify_admin`].

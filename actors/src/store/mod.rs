@@ -12,7 +12,10 @@ use crate::secrets::{Cipher, Secret};
 
 use crate::clock;
 mod connect;
+mod event_sessions;
 pub mod testdb;
+
+pub use event_sessions::EventSession;
 
 /// Row id of any table.
 pub type Id = i64;
