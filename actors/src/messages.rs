@@ -8,19 +8,43 @@ use crate::error::ApiError;
 use crate::store::Id;
 use crate::supervisor::Supervisor;
 
-/// Declares a message whose command only reads (`query`) or also changes a tenant
-/// (`change`: the command returns `(reply, TenantChange)` and the supervisor applies it).
+/// Declares a message and the supervisor's handler for it.
+///
+/// `query` commands only read; `change` commands return `(reply, TenantChange)` and the
+/// supervisor applies the change. An `authenticated` command's message carries the caller's
+/// token: the handler authenticates it first and runs the body with the resulting
+/// [`Scope`](crate::admin::Scope) (`|admin, scope, msg|`), so a command never sees a token
+/// and never runs for a caller without a valid one.
 macro_rules! command {
-    ($(#[$doc:meta])* query $name:ident { $($field:ident : $ty:ty),* $(,)? } -> $reply:ty,
-     |$admin:ident, $msg:ident| $body:expr) => {
+    ($(#[$doc:meta])* $kind:ident authenticated $name:ident { $($field:ident : $ty:ty),* $(,)? }
+     -> $reply:ty, |$admin:ident, $scope:ident, $msg:ident| $body:expr) => {
+        command!(@message $(#[$doc])* $name {
+            /// The token of `Authorization: xelion <token>`, if one was sent.
+            token: Option<String>,
+            $(#[allow(missing_docs)] $field: $ty),*
+        } -> $reply);
+        command!(@handler $kind $name -> $reply, |$admin, $msg| {
+            let $scope = $admin.authenticate($msg.token.as_deref()).await?;
+            let $scope = &$scope;
+            $body
+        });
+    };
+    ($(#[$doc:meta])* $kind:ident $name:ident { $($field:ident : $ty:ty),* $(,)? }
+     -> $reply:ty, |$admin:ident, $msg:ident| $body:expr) => {
+        command!(@message $(#[$doc])* $name { $(#[allow(missing_docs)] $field: $ty),* } -> $reply);
+        command!(@handler $kind $name -> $reply, |$admin, $msg| $body);
+    };
+    (@message $(#[$doc:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)? }
+     -> $reply:ty) => {
         $(#[$doc])*
         #[derive(Debug)]
-        pub struct $name { $(#[allow(missing_docs)] pub $field: $ty),* }
+        pub struct $name { $($(#[$fmeta])* pub $field: $ty),* }
 
         impl Message for $name {
             type Result = Result<$reply, ApiError>;
         }
-
+    };
+    (@handler query $name:ident -> $reply:ty, |$admin:ident, $msg:ident| $body:expr) => {
         impl Handler<$name> for Supervisor {
             type Result = ResponseFuture<Result<$reply, ApiError>>;
             fn handle(&mut self, $msg: $name, _: &mut Context<Self>) -> Self::Result {
@@ -29,16 +53,7 @@ macro_rules! command {
             }
         }
     };
-    ($(#[$doc:meta])* change $name:ident { $($field:ident : $ty:ty),* $(,)? } -> $reply:ty,
-     |$admin:ident, $msg:ident| $body:expr) => {
-        $(#[$doc])*
-        #[derive(Debug)]
-        pub struct $name { $(#[allow(missing_docs)] pub $field: $ty),* }
-
-        impl Message for $name {
-            type Result = Result<$reply, ApiError>;
-        }
-
+    (@handler change $name:ident -> $reply:ty, |$admin:ident, $msg:ident| $body:expr) => {
         impl Handler<$name> for Supervisor {
             type Result = ResponseActFuture<Self, Result<$reply, ApiError>>;
             fn handle(&mut self, $msg: $name, _: &mut Context<Self>) -> Self::Result {
@@ -62,8 +77,8 @@ command!(
 
 command!(
     /// `POST /api/session/logout`.
-    query Logout { token: Option<String> } -> (),
-    |admin, m| admin.logout(m.token.as_deref()).await
+    query authenticated Logout {} -> (),
+    |admin, scope, m| admin.logout(scope).await
 );
 
 command!(
@@ -74,81 +89,81 @@ command!(
 
 command!(
     /// `GET /api/crm-integrations?xelionHost&xelionTenant`.
-    query GetIntegration { token: Option<String>, host: String, tenant: String } -> CrmIntegrationResponse,
-    |admin, m| admin.get_integration(m.token.as_deref(), &m.host, &m.tenant).await
+    query authenticated GetIntegration { host: String, tenant: String } -> CrmIntegrationResponse,
+    |admin, scope, m| admin.get_integration(scope, &m.host, &m.tenant).await
 );
 
 command!(
     /// `DELETE /api/crm-integrations/{xelionContextId}`.
-    change DeleteIntegration { token: Option<String>, xelion_context_id: Id } -> (),
-    |admin, m| admin.delete_integration(m.token.as_deref(), m.xelion_context_id).await.map(|c| ((), c))
+    change authenticated DeleteIntegration { xelion_context_id: Id } -> (),
+    |admin, scope, m| admin.delete_integration(scope, m.xelion_context_id).await.map(|c| ((), c))
 );
 
 command!(
     /// `GET .../user-credentials`.
-    query ListUsers {
-        token: Option<String>, xelion_context_id: Id, crm_context_id: Id,
+    query authenticated ListUsers {
+        xelion_context_id: Id, crm_context_id: Id,
         username: Option<String>, oid: Option<String>,
     } -> Vec<UserCredentialsView>,
-    |admin, m| admin.list_users(m.token.as_deref(), m.xelion_context_id, m.crm_context_id,
+    |admin, scope, m| admin.list_users(scope, m.xelion_context_id, m.crm_context_id,
         m.username.as_deref(), m.oid.as_deref()).await
 );
 
 command!(
     /// `POST .../user-credentials`.
-    change AddUsers {
-        token: Option<String>, xelion_context_id: Id, crm_context_id: Id,
+    change authenticated AddUsers {
+        xelion_context_id: Id, crm_context_id: Id,
         users: Vec<UserCredentialsRequest>,
     } -> Vec<UserCredentialsView>,
-    |admin, m| admin.add_users(m.token.as_deref(), m.xelion_context_id, m.crm_context_id, m.users).await
+    |admin, scope, m| admin.add_users(scope, m.xelion_context_id, m.crm_context_id, m.users).await
 );
 
 command!(
     /// `GET /api/users/{userId}`.
-    query GetUser { token: Option<String>, user_id: Id } -> UserView,
-    |admin, m| admin.get_user(m.token.as_deref(), m.user_id).await
+    query authenticated GetUser { user_id: Id } -> UserView,
+    |admin, scope, m| admin.get_user(scope, m.user_id).await
 );
 
 command!(
     /// `PUT /api/users/{userId}`.
-    change UpdateUser { token: Option<String>, user_id: Id, req: UserUpdateRequest } -> UserView,
-    |admin, m| admin.update_user(m.token.as_deref(), m.user_id, m.req).await
+    change authenticated UpdateUser { user_id: Id, req: UserUpdateRequest } -> UserView,
+    |admin, scope, m| admin.update_user(scope, m.user_id, m.req).await
 );
 
 command!(
     /// `DELETE /api/users/{userId}`.
-    change DeleteUser { token: Option<String>, user_id: Id } -> (),
-    |admin, m| admin.delete_user(m.token.as_deref(), m.user_id).await.map(|c| ((), c))
+    change authenticated DeleteUser { user_id: Id } -> (),
+    |admin, scope, m| admin.delete_user(scope, m.user_id).await.map(|c| ((), c))
 );
 
 command!(
     /// `POST /api/users/{userId}/{oauthCredentialsType}/update`.
-    change UpdateUserCredential { token: Option<String>, user_id: Id, kind: String, value: String } -> (),
-    |admin, m| admin.update_user_credential(m.token.as_deref(), m.user_id, &m.kind, m.value).await.map(|c| ((), c))
+    change authenticated UpdateUserCredential { user_id: Id, kind: String, value: String } -> (),
+    |admin, scope, m| admin.update_user_credential(scope, m.user_id, &m.kind, m.value).await.map(|c| ((), c))
 );
 
 command!(
     /// `GET /api/xelion-environment/{xelionContextId}`.
-    query GetEnvironment { token: Option<String>, xelion_context_id: Id } -> XelionEnvironment,
-    |admin, m| admin.get_environment(m.token.as_deref(), m.xelion_context_id).await
+    query authenticated GetEnvironment { xelion_context_id: Id } -> XelionEnvironment,
+    |admin, scope, m| admin.get_environment(scope, m.xelion_context_id).await
 );
 
 command!(
     /// `PUT /api/xelion-environment/{xelionContextId}`.
-    change PutEnvironment { token: Option<String>, xelion_context_id: Id, env: XelionEnvironment } -> (),
-    |admin, m| admin.put_environment(m.token.as_deref(), m.xelion_context_id, m.env).await.map(|c| ((), c))
+    change authenticated PutEnvironment { xelion_context_id: Id, env: XelionEnvironment } -> (),
+    |admin, scope, m| admin.put_environment(scope, m.xelion_context_id, m.env).await.map(|c| ((), c))
 );
 
 command!(
     /// `POST /api/xelion-environment/{id}/admin/username/update`.
-    change UpdateAdminUsername { token: Option<String>, xelion_context_id: Id, req: AdminUsernameUpdate } -> (),
-    |admin, m| admin.update_admin_username(m.token.as_deref(), m.xelion_context_id, m.req).await.map(|c| ((), c))
+    change authenticated UpdateAdminUsername { xelion_context_id: Id, req: AdminUsernameUpdate } -> (),
+    |admin, scope, m| admin.update_admin_username(scope, m.xelion_context_id, m.req).await.map(|c| ((), c))
 );
 
 command!(
     /// `POST /api/xelion-environment/{id}/admin/password/update`.
-    change UpdateAdminPassword { token: Option<String>, xelion_context_id: Id, req: AdminPasswordUpdate } -> (),
-    |admin, m| admin.update_admin_password(m.token.as_deref(), m.xelion_context_id, m.req).await.map(|c| ((), c))
+    change authenticated UpdateAdminPassword { xelion_context_id: Id, req: AdminPasswordUpdate } -> (),
+    |admin, scope, m| admin.update_admin_password(scope, m.xelion_context_id, m.req).await.map(|c| ((), c))
 );
 
 command!(
@@ -159,15 +174,15 @@ command!(
 
 command!(
     /// `GET .../event-uri-mappings`.
-    query GetMappings { token: Option<String>, xelion_context_id: Id, crm_context_id: Id } -> Vec<EventUriMappingView>,
-    |admin, m| admin.get_mappings(m.token.as_deref(), m.xelion_context_id, m.crm_context_id).await
+    query authenticated GetMappings { xelion_context_id: Id, crm_context_id: Id } -> Vec<EventUriMappingView>,
+    |admin, scope, m| admin.get_mappings(scope, m.xelion_context_id, m.crm_context_id).await
 );
 
 command!(
     /// `PUT .../event-uri-mappings`.
-    change PutMappings {
-        token: Option<String>, xelion_context_id: Id, crm_context_id: Id,
+    change authenticated PutMappings {
+        xelion_context_id: Id, crm_context_id: Id,
         mappings: Vec<EventUriMappingRequest>,
     } -> Vec<EventUriMappingView>,
-    |admin, m| admin.put_mappings(m.token.as_deref(), m.xelion_context_id, m.crm_context_id, m.mappings).await
+    |admin, scope, m| admin.put_mappings(scope, m.xelion_context_id, m.crm_context_id, m.mappings).await
 );

@@ -1,24 +1,43 @@
 //! `Supervisor`: owns the tenants and runs every admin command.
 //!
 //! HTTP handlers send it one message per endpoint (see [`crate::messages`]); it runs the
-//! command and, when the command changed a tenant, tells that tenant's actor at once.
+//! command and, when the command changed a tenant, tells that tenant's actor at once. It also
+//! keeps the tenants running: a tenant actor that stopped without being told to (a panic, a
+//! failure it gave up on) is started again while its xelion context exists.
 
 mod shutdown;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use actix::prelude::*;
+use futures_util::future::join_all;
 
 use crate::admin::{Admin, TenantChange};
+use crate::clock::now_unix;
 use crate::store::Id;
-use crate::tenant::{GetStatus, Reload, Stop, TenantActor, TenantStatus};
+use crate::tenant::{GetStatus, Reload, Stop, TenantActor, TenantState, TenantStatus};
+
+/// How often expired API sessions are deleted.
+const PURGE_SESSIONS_EVERY: Duration = Duration::from_secs(60);
+/// How often the supervisor looks for tenant actors that stopped. Cheap: only a stopped
+/// actor costs a query.
+const WATCH_TENANTS_EVERY: Duration = Duration::from_secs(1);
+/// How long [`ListTenants`] waits for one tenant's status before calling it unresponsive.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub use shutdown::Shutdown;
 
 /// The root actor.
 pub struct Supervisor {
+    /// Runs the commands; its store is also the supervisor's own.
     pub(crate) admin: Admin,
+    /// The actor of each xelion context, started or restarted by [`Supervisor::apply`].
     tenants: HashMap<Id, Addr<TenantActor>>,
+    /// How often stopped tenants are looked for (shorter in tests).
+    watch_every: Duration,
+    /// A look for stopped tenants is under way; the next tick skips rather than overlap it.
+    watching: bool,
 }
 
 impl Supervisor {
@@ -27,6 +46,8 @@ impl Supervisor {
         Supervisor {
             admin,
             tenants: HashMap::new(),
+            watch_every: WATCH_TENANTS_EVERY,
+            watching: false,
         }
     }
 
@@ -46,6 +67,71 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// Deletes expired API sessions (logins only ever add them).
+    fn purge_sessions(&mut self, ctx: &mut Context<Self>) {
+        let store = self.admin.store().clone();
+        ctx.spawn(
+            async move {
+                match store.purge_sessions(now_unix()).await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::debug!(purged, "expired API sessions deleted"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "expired API sessions could not be deleted")
+                    }
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
+    /// Starts again every tenant actor that stopped although its xelion context still
+    /// exists, and forgets those whose context is gone.
+    fn restart_stopped_tenants(&mut self, ctx: &mut Context<Self>) {
+        if self.watching {
+            return;
+        }
+        let stopped: Vec<(Id, Addr<TenantActor>)> = self
+            .tenants
+            .iter()
+            .filter(|(_, addr)| !addr.connected())
+            .map(|(id, addr)| (*id, addr.clone()))
+            .collect();
+        if stopped.is_empty() {
+            return;
+        }
+        self.watching = true;
+        let store = self.admin.store().clone();
+        let checked = async move {
+            let mut out = Vec::with_capacity(stopped.len());
+            for (id, addr) in stopped {
+                let exists = store.xelion_context(id).await.map(|c| c.is_some());
+                out.push((id, addr, exists));
+            }
+            out
+        };
+        ctx.spawn(checked.into_actor(self).map(|checked, act, _| {
+            act.watching = false;
+            for (id, addr, exists) in checked {
+                // A command may have restarted or deleted the tenant meanwhile.
+                if act.tenants.get(&id) != Some(&addr) {
+                    continue;
+                }
+                match exists {
+                    Ok(true) => {
+                        tracing::warn!(id, "tenant actor stopped unexpectedly; restarting it");
+                        act.apply(TenantChange::Changed(id));
+                    }
+                    Ok(false) => {
+                        act.tenants.remove(&id);
+                    }
+                    Err(e) => {
+                        tracing::warn!(id, error = %e, "stopped tenant could not be checked; will retry")
+                    }
+                }
+            }
+        }));
     }
 }
 
@@ -69,10 +155,13 @@ impl Actor for Supervisor {
                     Err(e) => tracing::error!(error = %e, "tenants could not be listed"),
                 }),
         );
+        ctx.run_interval(PURGE_SESSIONS_EVERY, Self::purge_sessions);
+        ctx.run_interval(self.watch_every, Self::restart_stopped_tenants);
     }
 }
 
-/// The status of every running tenant.
+/// The status of every tenant the supervisor runs, including one that stopped and is not
+/// restarted yet.
 #[derive(Message)]
 #[rtype(result = "Vec<TenantStatus>")]
 pub struct ListTenants;
@@ -80,16 +169,163 @@ pub struct ListTenants;
 impl Handler<ListTenants> for Supervisor {
     type Result = ResponseFuture<Vec<TenantStatus>>;
     fn handle(&mut self, _: ListTenants, _: &mut Context<Self>) -> Self::Result {
-        let addrs: Vec<_> = self.tenants.values().cloned().collect();
-        Box::pin(async move {
-            let mut out = Vec::with_capacity(addrs.len());
-            for a in addrs {
-                if let Ok(s) = a.send(GetStatus).await {
-                    out.push(s);
+        let asks: Vec<_> = self
+            .tenants
+            .iter()
+            .map(|(&id, addr)| {
+                let status = addr.send(GetStatus).timeout(STATUS_TIMEOUT);
+                async move {
+                    match status.await {
+                        Ok(status) => status,
+                        Err(MailboxError::Closed) => {
+                            TenantStatus::not_running(id, TenantState::Dead)
+                        }
+                        Err(MailboxError::Timeout) => {
+                            TenantStatus::not_running(id, TenantState::Unresponsive)
+                        }
+                    }
                 }
-            }
+            })
+            .collect();
+        Box::pin(async move {
+            let mut out = join_all(asks).await;
             out.sort_by_key(|s| s.id);
             out
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::AdminSettings;
+    use crate::outbound::OutboundPolicy;
+    use crate::secrets::{Cipher, Secret};
+    use crate::store::{testdb, NewIntegration, Store};
+    use crate::xelion::XelionClient;
+
+    /// The address of a tenant's actor, to stop it behind the supervisor's back.
+    #[derive(Message)]
+    #[rtype(result = "Option<Addr<TenantActor>>")]
+    struct TenantAddr(Id);
+
+    impl Handler<TenantAddr> for Supervisor {
+        type Result = Option<Addr<TenantActor>>;
+        fn handle(&mut self, msg: TenantAddr, _: &mut Context<Self>) -> Self::Result {
+            self.tenants.get(&msg.0).cloned()
+        }
+    }
+
+    /// A store in a scratch directory with one integration; the directory goes with it.
+    async fn store_with_a_tenant(dir: &std::path::Path) -> (Store, Id) {
+        let cipher = Cipher::from_key_file(&dir.join("master.key")).unwrap();
+        let store = Store::open(&testdb::fresh_sqlite_url(dir), cipher)
+            .await
+            .unwrap();
+        let (xctx, _) = store
+            .create_integration(NewIntegration {
+                host: "xelion.example".to_string(),
+                tenant: "t".to_string(),
+                protocol: "https".to_string(),
+                admin_username: "admin".to_string(),
+                admin_password: Secret::new("password"),
+                authorization_server_uri: "https://crm.example/token".to_string(),
+                authorization_header_prefix: "Bearer ".to_string(),
+                users: vec![],
+                mappings: vec![],
+            })
+            .await
+            .unwrap();
+        (store, xctx.id)
+    }
+
+    fn supervisor(store: Store, watch_every: Duration) -> Addr<Supervisor> {
+        let policy = OutboundPolicy::parse::<&str>(&[]).unwrap();
+        let admin = Admin::new(store, XelionClient::new(policy), AdminSettings::default());
+        Supervisor {
+            watch_every,
+            ..Supervisor::new(admin)
+        }
+        .start()
+    }
+
+    /// Polls `ListTenants` until `done` holds (at most 10 s).
+    async fn wait_for(
+        supervisor: &Addr<Supervisor>,
+        done: impl Fn(&[TenantStatus]) -> bool,
+    ) -> Vec<TenantStatus> {
+        for _ in 0..500 {
+            let tenants = supervisor.send(ListTenants).await.unwrap();
+            if done(&tenants) {
+                return tenants;
+            }
+            actix::clock::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("ListTenants never showed the expected state");
+    }
+
+    fn running(tenants: &[TenantStatus]) -> bool {
+        tenants.len() == 1
+            && tenants[0].state == TenantState::Running
+            && !tenants[0].label.is_empty()
+    }
+
+    #[actix::test]
+    async fn a_stopped_tenant_is_reported_dead() {
+        let dir = tempdir();
+        let (store, id) = store_with_a_tenant(&dir).await;
+        // Never looks for stopped tenants, so the dead one stays.
+        let sup = supervisor(store, Duration::from_secs(3600));
+        wait_for(&sup, running).await;
+        let addr = sup.send(TenantAddr(id)).await.unwrap().unwrap();
+        addr.send(Stop).await.unwrap();
+        let tenants = wait_for(&sup, |t| t.len() == 1 && t[0].state == TenantState::Dead).await;
+        assert_eq!(tenants[0].id, id);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[actix::test]
+    async fn a_tenant_that_stopped_unexpectedly_is_restarted() {
+        let dir = tempdir();
+        let (store, id) = store_with_a_tenant(&dir).await;
+        let sup = supervisor(store, Duration::from_millis(50));
+        wait_for(&sup, running).await;
+        let first = sup.send(TenantAddr(id)).await.unwrap().unwrap();
+        // The tenant stops without the supervisor asking (as after a panic).
+        first.send(Stop).await.unwrap();
+        for _ in 0..500 {
+            match sup.send(TenantAddr(id)).await.unwrap() {
+                Some(addr) if addr != first && addr.connected() => break,
+                _ => actix::clock::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        let now = sup.send(TenantAddr(id)).await.unwrap().unwrap();
+        assert!(
+            now != first && now.connected(),
+            "the tenant was not restarted"
+        );
+        let tenants = wait_for(&sup, running).await;
+        assert_eq!(tenants[0].id, id);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[actix::test]
+    async fn a_stopped_tenant_whose_context_is_gone_is_forgotten() {
+        let dir = tempdir();
+        let (store, id) = store_with_a_tenant(&dir).await;
+        let sup = supervisor(store.clone(), Duration::from_millis(50));
+        wait_for(&sup, running).await;
+        let addr = sup.send(TenantAddr(id)).await.unwrap().unwrap();
+        store.delete_xelion_context(id).await.unwrap();
+        addr.send(Stop).await.unwrap();
+        wait_for(&sup, <[TenantStatus]>::is_empty).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempdir() -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("xcti-supervisor-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 }

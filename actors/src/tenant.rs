@@ -100,10 +100,36 @@ impl Handler<Stop> for TenantActor {
 pub struct TenantStatus {
     /// The xelion context id.
     pub id: Id,
-    /// `host/tenant`.
+    /// `host/tenant` (empty when the actor did not answer).
     pub label: String,
     /// Mappings across its crm contexts.
     pub mappings: usize,
+    /// Whether the actor answered.
+    pub state: TenantState,
+}
+
+impl TenantStatus {
+    /// The status of a tenant whose actor did not answer: all the supervisor knows is its id.
+    pub fn not_running(id: Id, state: TenantState) -> Self {
+        TenantStatus {
+            id,
+            label: String::new(),
+            mappings: 0,
+            state,
+        }
+    }
+}
+
+/// Whether a tenant's actor is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantState {
+    /// It answered.
+    Running,
+    /// It has stopped; the supervisor restarts it shortly if its context still exists.
+    Dead,
+    /// It did not answer in time (busy or stuck).
+    Unresponsive,
 }
 
 /// Asks a tenant for its status.
@@ -118,6 +144,7 @@ impl Handler<GetStatus> for TenantActor {
             id: self.id,
             label: self.label.clone(),
             mappings: self.mappings,
+            state: TenantState::Running,
         })
     }
 }

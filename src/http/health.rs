@@ -4,6 +4,7 @@ use actix::Addr;
 use actix_web::{web, HttpResponse};
 use cti_actors::messages::CheckReady;
 use cti_actors::supervisor::ListTenants;
+use cti_actors::tenant::TenantState;
 use cti_actors::Supervisor;
 use serde_json::json;
 
@@ -25,6 +26,10 @@ async fn ready(supervisor: web::Data<Addr<Supervisor>>) -> HttpResponse {
         "status": if ready { "ready" } else { "unavailable" },
         "database": if database { "ok" } else { "unavailable" },
         "tenants": tenants.as_ref().map(Vec::len),
+        // Stopped or stuck tenant actors; the supervisor restarts stopped ones.
+        "tenantsNotRunning": tenants.as_ref().map(|t| {
+            t.iter().filter(|s| s.state != TenantState::Running).count()
+        }),
     });
     if ready {
         HttpResponse::Ok().json(body)

@@ -345,5 +345,6 @@ async fn health_reports_the_database_and_tenants(backend: Backend) {
     app.create_integration().await;
     let (_, b) = app.get("/health/ready", None).await;
     assert_eq!(b["tenants"], 1, "the created integration's tenant runs");
+    assert_eq!(b["tenantsNotRunning"], 0);
 }
 both_backends!(health_reports_the_database_and_tenants);

@@ -1,0 +1,194 @@
+//! `api/crm-integrations`: create (with an implicit login), read, delete, and the
+//! `user-credentials` of a crm context.
+
+use std::collections::HashSet;
+
+use super::validate::{check_http_url, non_empty, normalize_host, validate_mappings};
+use super::views::{crm_view, user_credentials_view, xelion_view};
+use super::{Admin, Scope, TenantChange};
+use crate::api::{
+    CrmIntegrationRequest, CrmIntegrationResponse, Protocol, UserCredentialsRequest,
+    UserCredentialsView,
+};
+use crate::error::{codes, xelion_error, ApiError};
+use crate::secrets::Secret;
+use crate::store::{Id, NewIntegration, NewUserCredentials};
+use crate::xelion::{XelionEndpoint, XelionSession};
+
+impl Admin {
+    /// `POST /api/crm-integrations`: no token; the admin credentials of the payload are the
+    /// authentication.
+    pub async fn create_integration(
+        &self,
+        req: CrmIntegrationRequest,
+        source: &str,
+    ) -> Result<(CrmIntegrationResponse, TenantChange), ApiError> {
+        let x = req.xelion_context;
+        let host = normalize_host(&x.host)?;
+        let tenant = non_empty("xelionContext.tenant", &x.tenant)?;
+        let admin_username = non_empty("xelionContext.adminUsername", &x.admin_username)?;
+        // This logs in with caller-supplied credentials, so it counts as a login attempt.
+        self.limiter
+            .check_login_rate(source, &host, &tenant, &admin_username)?;
+        let authorization_server_uri = check_http_url(
+            "crmContext.authorizationServerUri",
+            &req.crm_context.authorization_server_uri,
+        )?;
+        let mappings = validate_mappings(&req.event_uri_mappings, "eventUriMappings")?;
+        let protocol = x.protocol.unwrap_or(Protocol::Https);
+        let ep = XelionEndpoint {
+            protocol: protocol.as_str().to_string(),
+            host: host.clone(),
+            tenant: tenant.clone(),
+        };
+        let password = Secret::new(x.admin_password);
+        let session = self.require_admin(&ep, &admin_username, &password).await?;
+        let users = self
+            .resolve_users(&ep, &session, req.user_credentials, "userCredentials")
+            .await;
+        self.xelion.logout(&ep, &session).await;
+        let users = users?;
+        let (xctx, crm) = self
+            .store
+            .create_integration(NewIntegration {
+                host,
+                tenant,
+                protocol: protocol.as_str().to_string(),
+                admin_username,
+                admin_password: password,
+                authorization_server_uri,
+                authorization_header_prefix: req
+                    .crm_context
+                    .authorization_header_prefix
+                    .unwrap_or_else(|| "Bearer ".to_string()),
+                users,
+                mappings: mappings.into_iter().map(|(_, m)| m).collect(),
+            })
+            .await?;
+        Ok((
+            CrmIntegrationResponse {
+                crm_context: crm_view(&crm),
+                xelion_context: xelion_view(&xctx),
+                crm_contexts: None,
+            },
+            TenantChange::Changed(xctx.id),
+        ))
+    }
+
+    /// `GET /api/crm-integrations?xelionHost&xelionTenant`.
+    pub async fn get_integration(
+        &self,
+        scope: &Scope,
+        host: &str,
+        tenant: &str,
+    ) -> Result<CrmIntegrationResponse, ApiError> {
+        let host = normalize_host(host)?;
+        let not_found = || ApiError::not_found(format!("crm integration for {host}/{tenant}"));
+        let ctx = match self.store.find_xelion_context(&host, tenant).await? {
+            Some(ctx) if scope.covers(&ctx) => ctx,
+            _ => return Err(not_found()),
+        };
+        let crms = self.store.crm_contexts(ctx.id).await?;
+        let first = crms.first().ok_or_else(not_found)?;
+        Ok(CrmIntegrationResponse {
+            crm_context: crm_view(first),
+            xelion_context: xelion_view(&ctx),
+            crm_contexts: Some(crms.iter().map(crm_view).collect()),
+        })
+    }
+
+    /// `DELETE /api/crm-integrations/{id}`.
+    pub async fn delete_integration(
+        &self,
+        scope: &Scope,
+        xid: Id,
+    ) -> Result<TenantChange, ApiError> {
+        let ctx = self.scoped_context(scope, xid).await?;
+        self.store.delete_xelion_context(ctx.id).await?;
+        Ok(TenantChange::Deleted(ctx.id))
+    }
+
+    /// `GET .../user-credentials?username&oid`.
+    pub async fn list_users(
+        &self,
+        scope: &Scope,
+        xid: Id,
+        cid: Id,
+        username: Option<&str>,
+        oid: Option<&str>,
+    ) -> Result<Vec<UserCredentialsView>, ApiError> {
+        let (_, crm) = self.scoped_crm_context(scope, xid, cid).await?;
+        let users = self.store.users(crm.id, username, oid).await?;
+        Ok(users.iter().map(user_credentials_view).collect())
+    }
+
+    /// `POST .../user-credentials`.
+    pub async fn add_users(
+        &self,
+        scope: &Scope,
+        xid: Id,
+        cid: Id,
+        users: Vec<UserCredentialsRequest>,
+    ) -> Result<(Vec<UserCredentialsView>, TenantChange), ApiError> {
+        let (ctx, crm) = self.scoped_crm_context(scope, xid, cid).await?;
+        if users.is_empty() {
+            return Err(ApiError::new(
+                400,
+                codes::EMPTY_PAYLOAD,
+                "the request names no user; send an array of user credentials",
+            ));
+        }
+        let (ep, xsession) = self.stored_admin_session(&ctx).await?;
+        let resolved = self.resolve_users(&ep, &xsession, users, "").await;
+        self.xelion.logout(&ep, &xsession).await;
+        let added = self.store.add_users(ctx.id, crm.id, resolved?).await?;
+        Ok((
+            added.iter().map(user_credentials_view).collect(),
+            TenantChange::Changed(ctx.id),
+        ))
+    }
+
+    /// Resolves user names to oids with an open admin session; 422 for an unknown user.
+    async fn resolve_users(
+        &self,
+        ep: &XelionEndpoint,
+        session: &XelionSession,
+        users: Vec<UserCredentialsRequest>,
+        path: &str,
+    ) -> Result<Vec<NewUserCredentials>, ApiError> {
+        let mut out = Vec::with_capacity(users.len());
+        let mut seen = HashSet::new();
+        for (i, u) in users.into_iter().enumerate() {
+            let name = non_empty(&format!("{path}[{i}].xelionUsername"), &u.xelion_username)?;
+            if !seen.insert(name.to_lowercase()) {
+                return Err(ApiError::conflict(format!(
+                    "{path}[{i}].xelionUsername: `{name}` appears twice in the request"
+                )));
+            }
+            let found = self
+                .xelion
+                .find_user(ep, &session.authentication, &name)
+                .await
+                .map_err(xelion_error)?;
+            let Some(user) = found else {
+                return Err(ApiError::new(
+                    422,
+                    codes::UNKNOWN_XELION_USER,
+                    format!(
+                        "{path}[{i}].xelionUsername: Xelion tenant `{}` has no user `{name}`",
+                        ep.tenant
+                    ),
+                ));
+            };
+            out.push(NewUserCredentials {
+                xelion_username: user.user_name,
+                xelion_oid: user.oid,
+                client_id: u.client_id.filter(|s| !s.is_empty()),
+                client_secret: u.client_secret.filter(|s| !s.is_empty()).map(Secret::new),
+                device_code: u.device_code.filter(|s| !s.is_empty()).map(Secret::new),
+                refresh_token: u.refresh_token.filter(|s| !s.is_empty()).map(Secret::new),
+            });
+        }
+        Ok(out)
+    }
+}

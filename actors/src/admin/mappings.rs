@@ -1,0 +1,105 @@
+//! `.../crm-contexts/{id}/event-uri-mappings`: read them, and replace them all at once.
+
+use std::collections::{HashMap, HashSet};
+
+use super::validate::validate_mappings;
+use super::views::mapping_view;
+use super::{Admin, Scope, TenantChange};
+use crate::api::{EventUriMappingRequest, EventUriMappingView};
+use crate::error::{codes, ApiError};
+use crate::store::{EventUriMapping, Id, NewMapping};
+
+impl Admin {
+    /// `GET .../event-uri-mappings`.
+    pub async fn get_mappings(
+        &self,
+        scope: &Scope,
+        xid: Id,
+        cid: Id,
+    ) -> Result<Vec<EventUriMappingView>, ApiError> {
+        let (_, crm) = self.scoped_crm_context(scope, xid, cid).await?;
+        let mappings = self.store.mappings(crm.id).await?;
+        Ok(mappings.iter().map(mapping_view).collect())
+    }
+
+    /// `PUT .../event-uri-mappings`: as many elements as exist, matched by `id` or by a
+    /// `xelionEvent` that has exactly one mapping.
+    pub async fn put_mappings(
+        &self,
+        scope: &Scope,
+        xid: Id,
+        cid: Id,
+        reqs: Vec<EventUriMappingRequest>,
+    ) -> Result<(Vec<EventUriMappingView>, TenantChange), ApiError> {
+        let (ctx, crm) = self.scoped_crm_context(scope, xid, cid).await?;
+        let existing = self.store.mappings(crm.id).await?;
+        if reqs.len() != existing.len() {
+            return Err(ApiError::new(
+                400,
+                codes::MAPPING_COUNT,
+                format!(
+                    "the request has {} mappings but crm context {cid} has {}; send exactly as many elements as GET returns",
+                    reqs.len(),
+                    existing.len()
+                ),
+            ));
+        }
+        let validated = validate_mappings(&reqs, "")?;
+        let changes = match_mappings(&existing, validated)?;
+        let all = self.store.replace_mappings(crm.id, changes).await?;
+        Ok((
+            all.iter().map(mapping_view).collect(),
+            TenantChange::Changed(ctx.id),
+        ))
+    }
+}
+
+/// Pairs each validated element with the stored mapping it replaces.
+fn match_mappings(
+    existing: &[EventUriMapping],
+    validated: Vec<(Option<Id>, NewMapping)>,
+) -> Result<Vec<(Id, NewMapping)>, ApiError> {
+    let mut per_event: HashMap<&str, Vec<Id>> = HashMap::new();
+    for m in existing {
+        per_event
+            .entry(m.xelion_event.as_str())
+            .or_default()
+            .push(m.id);
+    }
+    let mut used = HashSet::new();
+    let mut out = Vec::with_capacity(validated.len());
+    for (i, (id, m)) in validated.into_iter().enumerate() {
+        let target = match id {
+            Some(id) => {
+                if !existing.iter().any(|e| e.id == id) {
+                    return Err(ApiError::bad_payload(format!(
+                        "[{i}].id: mapping {id} does not belong to this crm context"
+                    )));
+                }
+                id
+            }
+            None => match per_event.get(m.xelion_event.as_str()).map(Vec::as_slice) {
+                Some([only]) => *only,
+                Some(_) => {
+                    return Err(ApiError::bad_payload(format!(
+                        "[{i}]: `{}` has several mappings; give the `id` of the one to replace",
+                        m.xelion_event
+                    )))
+                }
+                None => {
+                    return Err(ApiError::bad_payload(format!(
+                        "[{i}]: no mapping for `{}` exists to replace; give the `id` of the mapping to replace",
+                        m.xelion_event
+                    )))
+                }
+            },
+        };
+        if !used.insert(target) {
+            return Err(ApiError::bad_payload(format!(
+                "[{i}]: mapping {target} is replaced twice in this request"
+            )));
+        }
+        out.push((target, m));
+    }
+    Ok(out)
+}

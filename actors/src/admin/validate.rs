@@ -1,0 +1,186 @@
+//! Checks of request values that several commands share: the error names the field and says
+//! what would be accepted.
+
+use cti_el::{PayloadTemplate, UriTemplate};
+
+use crate::api::{EventUriMappingRequest, XELION_EVENTS};
+use crate::error::{codes, ApiError};
+use crate::store::{Id, NewMapping};
+
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/// Checks events, methods, headers and templates; errors name the field path and column.
+pub fn validate_mappings(
+    reqs: &[EventUriMappingRequest],
+    prefix: &str,
+) -> Result<Vec<(Option<Id>, NewMapping)>, ApiError> {
+    let mut out = Vec::with_capacity(reqs.len());
+    for (i, m) in reqs.iter().enumerate() {
+        let at = format!("{prefix}[{i}]");
+        if !XELION_EVENTS.contains(&m.xelion_event.as_str()) {
+            return Err(ApiError::bad_payload(format!(
+                "{at}.xelionEvent: `{}` is not one of {}",
+                m.xelion_event,
+                XELION_EVENTS.join(", ")
+            )));
+        }
+        let uri = m.crm_resource_uri.trim();
+        if let Err(e) = UriTemplate::parse(uri) {
+            return Err(ApiError::new(
+                400,
+                codes::BAD_TEMPLATE,
+                format!("{at}.crmResourceUri: {e}"),
+            ));
+        }
+        let lower = uri.to_ascii_lowercase();
+        if !(lower.starts_with("http://")
+            || lower.starts_with("https://")
+            || uri.starts_with("${")
+            || uri.starts_with("#{"))
+        {
+            return Err(ApiError::bad_payload(format!(
+                "{at}.crmResourceUri: must be an http:// or https:// URL"
+            )));
+        }
+        let payload = match &m.crm_resource_payload {
+            None | Some(serde_json::Value::Null) => None,
+            Some(p) => {
+                if let Err(e) = PayloadTemplate::parse(p) {
+                    return Err(ApiError::new(
+                        400,
+                        codes::BAD_TEMPLATE,
+                        format!("{at}.crmResourcePayload{}", payload_error_suffix(&e)),
+                    ));
+                }
+                Some(p.clone())
+            }
+        };
+        let method = match &m.method {
+            None => "POST".to_string(),
+            Some(method) => {
+                let upper = method.to_ascii_uppercase();
+                if !METHODS.contains(&upper.as_str()) {
+                    return Err(ApiError::bad_payload(format!(
+                        "{at}.method: `{method}` is not one of {}",
+                        METHODS.join(", ")
+                    )));
+                }
+                upper
+            }
+        };
+        let headers = match &m.headers {
+            None => None,
+            Some(h) if h.is_empty() => None,
+            Some(h) => {
+                for (name, value) in h {
+                    let valid_name = !name.is_empty()
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                    if !valid_name {
+                        return Err(ApiError::bad_payload(format!(
+                            "{at}.headers: `{name}` is not a valid header name"
+                        )));
+                    }
+                    if ["authorization", "idempotency-key", "content-length", "host"]
+                        .contains(&name.to_ascii_lowercase().as_str())
+                    {
+                        return Err(ApiError::bad_payload(format!(
+                            "{at}.headers: `{name}` is set by the server and cannot be mapped"
+                        )));
+                    }
+                    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+                        return Err(ApiError::bad_payload(format!(
+                            "{at}.headers.{name}: the value must not contain line breaks"
+                        )));
+                    }
+                }
+                serde_json::to_value(h).ok()
+            }
+        };
+        out.push((
+            m.id,
+            NewMapping {
+                xelion_event: m.xelion_event.clone(),
+                crm_resource_uri: uri.to_string(),
+                crm_resource_payload: payload,
+                method,
+                headers,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+fn payload_error_suffix(e: &cti_el::PayloadError) -> String {
+    let path = e.path();
+    if path.is_empty() {
+        format!(": {}", e.parse_error())
+    } else if path.starts_with('[') {
+        format!("{path}: {}", e.parse_error())
+    } else {
+        format!(".{path}: {}", e.parse_error())
+    }
+}
+
+/// The trimmed value; 400 naming the field when nothing is left.
+pub(super) fn non_empty(field: &str, value: &str) -> Result<String, ApiError> {
+    let v = value.trim();
+    if v.is_empty() {
+        Err(ApiError::bad_payload(format!("{field}: must not be empty")))
+    } else {
+        Ok(v.to_string())
+    }
+}
+
+/// A Xelion host: a name or address with an optional port, nothing else (no scheme, path,
+/// credentials), lower-cased.
+pub fn normalize_host(raw: &str) -> Result<String, ApiError> {
+    let host = raw.trim().to_ascii_lowercase();
+    let bad = || {
+        ApiError::bad_payload(format!(
+            "host: `{raw}` is not a host name with an optional port (e.g. `xelion.example.com` or `127.0.0.1:9001`)"
+        ))
+    };
+    if host.is_empty() || host.len() > 253 {
+        return Err(bad());
+    }
+    let parsed = reqwest::Url::parse(&format!("http://{host}/")).map_err(|_| bad())?;
+    let rebuilt = match parsed.port() {
+        Some(p) => format!("{}:{p}", parsed.host_str().unwrap_or_default()),
+        None => parsed.host_str().unwrap_or_default().to_string(),
+    };
+    if parsed.path() != "/" || !parsed.username().is_empty() || rebuilt != host {
+        return Err(bad());
+    }
+    Ok(host)
+}
+
+/// An `http://` or `https://` URL, trimmed.
+pub(super) fn check_http_url(field: &str, raw: &str) -> Result<String, ApiError> {
+    let url = reqwest::Url::parse(raw.trim())
+        .map_err(|_| ApiError::bad_payload(format!("{field}: `{raw}` is not a valid URL")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ApiError::bad_payload(format!(
+            "{field}: must be an http:// or https:// URL"
+        )));
+    }
+    Ok(raw.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_normalized_or_refused() {
+        assert_eq!(
+            normalize_host("Xelion.Example.COM").unwrap(),
+            "xelion.example.com"
+        );
+        assert_eq!(normalize_host("127.0.0.1:9001").unwrap(), "127.0.0.1:9001");
+        for bad in ["", "http://x", "x/y", "a@b", "x:notaport", "x y"] {
+            assert!(normalize_host(bad).is_err(), "{bad}");
+        }
+    }
+}
