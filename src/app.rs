@@ -24,8 +24,16 @@ pub struct Application {
     supervisor: Addr<Supervisor>,
 }
 
-/// Opens the store with the configured master key.
+/// Opens the store with the configured master key and brings its schema up to date.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let store = open_store_unmigrated(settings).await?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+/// Opens the store with the configured master key, schema untouched (`migrate` runs the
+/// migrations itself, once).
+pub async fn open_store_unmigrated(settings: &Settings) -> anyhow::Result<Store> {
     let cipher = match &settings.master_key {
         MasterKey::Base64(b64) => {
             Cipher::from_base64(b64).map_err(|e| anyhow::anyhow!("XCTI_MASTER_KEY: {e}"))?
@@ -33,7 +41,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         MasterKey::File(path) => Cipher::from_key_file(path)
             .map_err(|e| anyhow::anyhow!("master key file {}: {e}", path.display()))?,
     };
-    Store::open(&settings.database_url, cipher)
+    Store::open_unmigrated(&settings.database_url, cipher)
         .await
         .with_context(|| {
             format!(

@@ -241,7 +241,8 @@ mod tests {
 
     fn supervisor(store: Store, watch_every: Duration) -> Addr<Supervisor> {
         let policy = OutboundPolicy::parse::<&str>(&[]).unwrap();
-        let admin = Admin::new(store, XelionClient::new(policy), AdminSettings::default());
+        let xelion = XelionClient::new(&policy).unwrap();
+        let admin = Admin::new(store, xelion, AdminSettings::default());
         Supervisor {
             watch_every,
             ..Supervisor::new(admin)

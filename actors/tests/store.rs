@@ -9,7 +9,6 @@ use cti_actors::store::{
     NewUserCredentials, Store, StoreError,
 };
 use serde_json::json;
-use sqlx::Row as _;
 
 const ADMIN_PASSWORD: &str = "adm1n-P4ssw0rd-plaintext";
 const CLIENT_SECRET: &str = "cl1ent-s3cret-plaintext";
@@ -45,12 +44,7 @@ impl Ctx {
     }
 
     async fn count(&self, sql: &'static str) -> i64 {
-        sqlx::query(sql)
-            .fetch_one(self.store.pool())
-            .await
-            .unwrap()
-            .try_get(0)
-            .unwrap()
+        self.store.raw_i64(sql).await.unwrap()
     }
 }
 
@@ -161,6 +155,26 @@ async fn open_ping_migrate(ctx: Ctx) {
         .unwrap();
     again.ping().await.unwrap();
     assert!(again.list_xelion_contexts().await.unwrap().is_empty());
+}
+
+both!(open_unmigrated_leaves_the_schema_to_migrate);
+async fn open_unmigrated_leaves_the_schema_to_migrate(ctx: Ctx) {
+    // a second, empty database of the same backend
+    let url = match ctx.store.backend() {
+        Backend::Sqlite => testdb::fresh_sqlite_url(&ctx.dir),
+        Backend::Postgres => testdb::fresh_postgres_url().unwrap_or_else(|e| panic!("{e}")),
+    };
+    let store = Store::open_unmigrated(&url, Cipher::from_key([1; 32]))
+        .await
+        .unwrap();
+    store.ping().await.unwrap();
+    assert!(
+        store.list_xelion_contexts().await.is_err(),
+        "no tables before migrate"
+    );
+    store.migrate().await.unwrap();
+    assert!(store.list_xelion_contexts().await.unwrap().is_empty());
+    store.close().await;
 }
 
 both!(create_integration_stores_everything);
@@ -946,8 +960,7 @@ async fn all_row_text(ctx: &Ctx) -> String {
         ],
     };
     for q in queries {
-        for row in sqlx::query(q).fetch_all(ctx.store.pool()).await.unwrap() {
-            let text: String = row.try_get(0).unwrap();
+        for text in ctx.store.raw_texts(q).await.unwrap() {
             out.push_str(&text);
             out.push('\n');
         }
@@ -1020,28 +1033,25 @@ async fn secrets_are_not_stored_in_clear(ctx: Ctx) {
 both!(journal_and_foreign_keys);
 async fn journal_and_foreign_keys(ctx: Ctx) {
     if ctx.store.backend() == Backend::Sqlite {
-        let mode: String = sqlx::query("PRAGMA journal_mode")
-            .fetch_one(ctx.store.pool())
+        let mode: String = ctx
+            .store
+            .raw_texts("PRAGMA journal_mode")
             .await
             .unwrap()
-            .try_get(0)
-            .unwrap();
+            .concat();
         assert_eq!(mode.to_lowercase(), "wal");
-        let fk: i64 = sqlx::query("PRAGMA foreign_keys")
-            .fetch_one(ctx.store.pool())
-            .await
-            .unwrap()
-            .try_get(0)
-            .unwrap();
+        let fk: i64 = ctx.store.raw_i64("PRAGMA foreign_keys").await.unwrap();
         assert_eq!(fk, 1);
     }
     // a crm context must reference an existing xelion context
-    let err = sqlx::query(
-        "INSERT INTO crm_contexts (xelion_context_id, authorization_server_uri, \
-         authorization_header_prefix, created_at) VALUES (12345, 'u', 'p', 'now')",
-    )
-    .execute(ctx.store.pool())
-    .await;
+    let err = ctx
+        .store
+        .raw_execute(
+            "INSERT INTO crm_contexts (xelion_context_id, authorization_server_uri, \
+             authorization_header_prefix, created_at) VALUES (12345, 'u', 'p', 'now')",
+            &[],
+        )
+        .await;
     assert!(err.is_err(), "foreign keys are enforced");
 }
 
@@ -1108,13 +1118,11 @@ async fn moved_ciphertext_does_not_decrypt(ctx: Ctx) {
     let (alice, bob): (Id, Id) = (users[0].id, users[1].id);
 
     // alice's refresh token copied into bob's row
-    sqlx::query(
+    s.raw_execute(
         "UPDATE user_credentials SET refresh_token = \
          (SELECT refresh_token FROM user_credentials WHERE id = $1) WHERE id = $2",
+        &[alice, bob],
     )
-    .bind(alice)
-    .bind(bob)
-    .execute(s.pool())
     .await
     .unwrap();
     assert!(matches!(
@@ -1122,23 +1130,22 @@ async fn moved_ciphertext_does_not_decrypt(ctx: Ctx) {
         Err(StoreError::Crypto(_))
     ));
     // alice's refresh token copied into her own client secret column
-    sqlx::query("UPDATE user_credentials SET client_secret = refresh_token WHERE id = $1")
-        .bind(alice)
-        .execute(s.pool())
-        .await
-        .unwrap();
+    s.raw_execute(
+        "UPDATE user_credentials SET client_secret = refresh_token WHERE id = $1",
+        &[alice],
+    )
+    .await
+    .unwrap();
     assert!(matches!(
         s.user_secrets(alice).await,
         Err(StoreError::Crypto(_))
     ));
     // one tenant's admin password copied to another
-    sqlx::query(
+    s.raw_execute(
         "UPDATE xelion_contexts SET admin_password = \
          (SELECT admin_password FROM xelion_contexts WHERE id = $1) WHERE id = $2",
+        &[a.id, b.id],
     )
-    .bind(a.id)
-    .bind(b.id)
-    .execute(s.pool())
     .await
     .unwrap();
     assert!(matches!(

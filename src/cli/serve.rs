@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::app::{open_store, Application};
+use crate::app::{open_store_unmigrated, Application};
 use crate::cli::shutdown_signal;
 use crate::config::{ServeArgs, Settings};
 
@@ -28,7 +28,7 @@ pub fn migrate(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = Settings::resolve(&args)?;
     crate::logging::init(settings.log_json);
     actix_web::rt::System::new().block_on(async move {
-        let store = open_store(&settings).await?;
+        let store = open_store_unmigrated(&settings).await?;
         store.migrate().await?;
         println!("database is up to date");
         Ok(ExitCode::SUCCESS)

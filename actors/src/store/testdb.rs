@@ -1,4 +1,5 @@
-//! Fresh databases for tests (this crate's and other crates' integration tests).
+//! Fresh databases for tests (this crate's and other crates' integration tests); feature
+//! `test-util` only, never in the server.
 //!
 //! PostgreSQL tests never skip: when the server is unreachable they fail, saying where they
 //! looked and how to point them elsewhere (`XCTI_TEST_POSTGRES_URL`).
