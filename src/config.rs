@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use cti_actors::tenant::TenantSettings;
 use serde::Deserialize;
 
 /// Flags of `xelion-cti serve` (each with its `XCTI_*` environment variable).
@@ -32,6 +33,12 @@ pub struct ServeArgs {
     /// Lifetime of an admin API token, in seconds [default: 28800].
     #[arg(long, env = "XCTI_SESSION_TTL")]
     pub session_ttl: Option<u64>,
+    /// Xelion logins in flight at once, over all tenants [default: 8].
+    #[arg(long, env = "XCTI_XELION_LOGINS_AT_ONCE")]
+    pub xelion_logins_at_once: Option<usize>,
+    /// Xelion logins started per second, over all tenants [default: 40].
+    #[arg(long, env = "XCTI_XELION_LOGINS_PER_SECOND")]
+    pub xelion_logins_per_second: Option<u32>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -44,6 +51,8 @@ struct FileConfig {
     outbound_allow: Option<Vec<String>>,
     log_json: Option<bool>,
     session_ttl: Option<u64>,
+    xelion_logins_at_once: Option<usize>,
+    xelion_logins_per_second: Option<u32>,
 }
 
 /// Where the master key comes from.
@@ -79,6 +88,8 @@ pub struct Settings {
     pub log_json: bool,
     /// Admin token lifetime.
     pub session_ttl: Duration,
+    /// Timers and limits of the tenants' Xelion event sessions.
+    pub tenants: TenantSettings,
 }
 
 /// The default database: a SQLite file in the working directory.
@@ -128,6 +139,20 @@ impl Settings {
             session_ttl: Duration::from_secs(
                 args.session_ttl.or(file.session_ttl).unwrap_or(8 * 3600),
             ),
+            tenants: {
+                let defaults = TenantSettings::default();
+                TenantSettings {
+                    logins_at_once: args
+                        .xelion_logins_at_once
+                        .or(file.xelion_logins_at_once)
+                        .unwrap_or(defaults.logins_at_once),
+                    logins_per_second: args
+                        .xelion_logins_per_second
+                        .or(file.xelion_logins_per_second)
+                        .unwrap_or(defaults.logins_per_second),
+                    ..defaults
+                }
+            },
         })
     }
 }

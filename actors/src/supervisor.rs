@@ -6,6 +6,7 @@
 //! failure it gave up on) is started again while its xelion context exists.
 
 mod shutdown;
+mod status;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,7 +17,9 @@ use futures_util::future::join_all;
 use crate::admin::{Admin, TenantChange};
 use crate::clock::now_unix;
 use crate::store::Id;
-use crate::tenant::{GetStatus, Reload, Stop, TenantActor, TenantState, TenantStatus};
+use crate::tenant::{
+    GetStatus, Reload, Stop, TenantActor, TenantDeps, TenantSettings, TenantState, TenantStatus,
+};
 
 /// How often expired API sessions are deleted.
 const PURGE_SESSIONS_EVERY: Duration = Duration::from_secs(60);
@@ -27,6 +30,7 @@ const WATCH_TENANTS_EVERY: Duration = Duration::from_secs(1);
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub use shutdown::Shutdown;
+pub use status::GetTenantStatus;
 
 /// The root actor.
 pub struct Supervisor {
@@ -34,6 +38,8 @@ pub struct Supervisor {
     pub(crate) admin: Admin,
     /// The actor of each xelion context, started or restarted by [`Supervisor::apply`].
     tenants: HashMap<Id, Addr<TenantActor>>,
+    /// What every tenant shares: store, Xelion client, login gate, timers.
+    deps: TenantDeps,
     /// How often stopped tenants are looked for (shorter in tests).
     watch_every: Duration,
     /// A look for stopped tenants is under way; the next tick skips rather than overlap it.
@@ -41,10 +47,17 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// A supervisor over the admin commands (and their store).
+    /// A supervisor over the admin commands (and their store), tenants on default timers.
     pub fn new(admin: Admin) -> Self {
+        Self::with_tenants(admin, TenantSettings::default())
+    }
+
+    /// A supervisor whose tenants run on `settings`.
+    pub fn with_tenants(admin: Admin, settings: TenantSettings) -> Self {
+        let deps = TenantDeps::new(admin.store().clone(), admin.xelion().clone(), settings);
         Supervisor {
             admin,
+            deps,
             tenants: HashMap::new(),
             watch_every: WATCH_TENANTS_EVERY,
             watching: false,
@@ -54,17 +67,22 @@ impl Supervisor {
     /// Tells the running pipeline about a change.
     pub(crate) fn apply(&mut self, change: TenantChange) {
         match change {
-            TenantChange::Changed(id) => match self.tenants.get(&id) {
-                Some(addr) if addr.connected() => addr.do_send(Reload),
-                _ => {
-                    let addr = TenantActor::new(id, self.admin.store().clone()).start();
-                    self.tenants.insert(id, addr);
-                }
-            },
+            TenantChange::Changed(id) => self.start_tenant(id, Duration::ZERO),
             TenantChange::Deleted(id) => {
                 if let Some(addr) = self.tenants.remove(&id) {
                     addr.do_send(Stop);
                 }
+            }
+        }
+    }
+
+    /// Reloads a running tenant, or starts it with its first attempt after `delay`.
+    fn start_tenant(&mut self, id: Id, delay: Duration) {
+        match self.tenants.get(&id) {
+            Some(addr) if addr.connected() => addr.do_send(Reload),
+            _ => {
+                let addr = TenantActor::new(id, self.deps.clone(), delay).start();
+                self.tenants.insert(id, addr);
             }
         }
     }
@@ -148,8 +166,11 @@ impl Actor for Supervisor {
                 .map(|res, act, _| match res {
                     Ok(contexts) => {
                         tracing::info!(tenants = contexts.len(), "starting tenants");
+                        // Each first login at a random offset: a thousand tenants must not
+                        // reach Xelion in the same second (the login gate bounds them too).
                         for c in contexts {
-                            act.apply(TenantChange::Changed(c.id));
+                            let delay = TenantActor::boot_delay(&act.deps.settings);
+                            act.start_tenant(c.id, delay);
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "tenants could not be listed"),
@@ -266,9 +287,7 @@ mod tests {
     }
 
     fn running(tenants: &[TenantStatus]) -> bool {
-        tenants.len() == 1
-            && tenants[0].state == TenantState::Running
-            && !tenants[0].label.is_empty()
+        tenants.len() == 1 && tenants[0].state.is_running() && !tenants[0].label.is_empty()
     }
 
     #[actix::test]

@@ -115,6 +115,11 @@ impl XelionClient {
         })
     }
 
+    /// The outbound rule this client obeys (the websocket follows it too).
+    pub fn policy(&self) -> &OutboundPolicy {
+        self.http.policy()
+    }
+
     async fn call(
         &self,
         ep: &XelionEndpoint,

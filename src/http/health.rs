@@ -28,7 +28,14 @@ async fn ready(supervisor: web::Data<Addr<Supervisor>>) -> HttpResponse {
         "tenants": tenants.as_ref().map(Vec::len),
         // Stopped or stuck tenant actors; the supervisor restarts stopped ones.
         "tenantsNotRunning": tenants.as_ref().map(|t| {
-            t.iter().filter(|s| s.state != TenantState::Running).count()
+            t.iter().filter(|s| !s.state.is_running()).count()
+        }),
+        "tenantsByState": tenants.as_ref().map(|t| {
+            let mut by_state = std::collections::BTreeMap::<TenantState, usize>::new();
+            for s in t {
+                *by_state.entry(s.state).or_default() += 1;
+            }
+            by_state
         }),
     });
     if ready {

@@ -17,6 +17,7 @@ use super::{crm_integrations, mappings, session, users, xelion_environment, Erro
         crm_integrations::add_users,
         users::get_user, users::update_user, users::delete_user, users::update_credential,
         xelion_environment::get_environment, xelion_environment::put_environment,
+        xelion_environment::get_status,
         xelion_environment::update_password, xelion_environment::update_username,
         mappings::get_mappings, mappings::put_mappings,
     ),

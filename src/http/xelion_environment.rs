@@ -5,6 +5,7 @@ use cti_actors::api::{AdminPasswordUpdate, AdminUsernameUpdate, XelionEnvironmen
 use cti_actors::messages::{
     GetEnvironment, PutEnvironment, UpdateAdminPassword, UpdateAdminUsername,
 };
+use cti_actors::supervisor::GetTenantStatus;
 use cti_actors::ApiError;
 use serde_json::Value;
 
@@ -19,6 +20,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route(
         "/api/xelion-environment/{xelionContextId}",
         web::put().to(put_environment),
+    )
+    .route(
+        "/api/xelion-environment/{xelionContextId}/status",
+        web::get().to(get_status),
     )
     .route(
         "/api/xelion-environment/{xelionContextId}/admin/password/update",
@@ -43,6 +48,23 @@ pub async fn get_environment(call: Call, path: web::Path<i64>) -> Result<HttpRes
         })
         .await?;
     Ok(ok_json(&env))
+}
+
+/// The tenant's live Xelion event session: socket state (`connecting`, `subscribed`,
+/// `backingOff`, `credentialsRejected`, `stopped`), since when, the subscribed event types,
+/// events received, reconnects, the last error and the time of the last event.
+#[utoipa::path(get, path = "/api/xelion-environment/{xelionContextId}/status", tag = "xelion-environment",
+    params(("xelionContextId" = i64, Path)), security(("xelion" = [])),
+    responses((status = 200, description = "the tenant's event session", body = Object),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_status(call: Call, path: web::Path<i64>) -> Result<HttpResponse, HttpError> {
+    let status = call
+        .send(GetTenantStatus {
+            token: call.token.clone(),
+            xelion_context_id: path.into_inner(),
+        })
+        .await?;
+    Ok(ok_json(&status))
 }
 
 /// Moves a xelion context (verified by an admin login there). Sessions of the old host and

@@ -72,8 +72,26 @@ impl Database {
             outbound_allow: vec!["127.0.0.1/8".into()],
             log_json: false,
             session_ttl: std::time::Duration::from_secs(3600),
+            tenants: fast_tenants(),
         }
     }
+}
+
+/// Tenant timers short enough for tests: reconnects within a second, rejected credentials
+/// retried every two seconds, pings every second.
+pub fn fast_tenants() -> cti_actors::tenant::TenantSettings {
+    use std::time::Duration;
+    let mut s = cti_actors::tenant::TenantSettings {
+        first_attempt_spread: Duration::ZERO,
+        backoff_base: Duration::from_millis(100),
+        backoff_cap: Duration::from_secs(1),
+        healthy_after: Duration::from_secs(5),
+        credentials_retry: Duration::from_secs(2),
+        ..Default::default()
+    };
+    s.socket.ping_interval = Duration::from_secs(1);
+    s.socket.dead_after = Duration::from_secs(4);
+    s
 }
 
 /// A running server and its simulators.

@@ -108,6 +108,11 @@ impl Admin {
         &self.store
     }
 
+    /// The Xelion client (shared with the tenants).
+    pub fn xelion(&self) -> &XelionClient {
+        &self.xelion
+    }
+
     /// A xelion context in the caller's scope; others (and unknown ids) are 404.
     async fn scoped_context(&self, scope: &Scope, id: Id) -> Result<XelionContext, ApiError> {
         match self.store.xelion_context(id).await? {

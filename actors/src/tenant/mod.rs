@@ -1,0 +1,754 @@
+//! `TenantActor`: one per Xelion context, the owner of that tenant's event session.
+//!
+//! It holds the Xelion admin session (log in through the global [`gate::LoginGate`], renew
+//! before `validUntil`, log in again on 401), one websocket subscribed to exactly the event
+//! types the tenant's mappings use, and reconnects with full-jitter backoff after anything goes
+//! wrong. Rejected admin credentials park it in `credentialsRejected`, retried only now and
+//! then so that Xelion never locks the account. Each call event read from the socket is handed
+//! on in one place ([`TenantActor::hand_off`]), the entry of routing.
+//!
+//! The session token is kept, sealed, in `event_sessions`: after a crash the next login hands
+//! it back, and Xelion ends the old session instead of refusing the new one (10005).
+
+pub mod backoff;
+pub mod event;
+pub mod gate;
+pub mod socket;
+pub mod status;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use rand::Rng;
+use tokio::sync::mpsc;
+
+use self::backoff::Backoff;
+use self::event::{CallEvent, Frame};
+use self::gate::LoginGate;
+use self::socket::{Socket, SocketCmd, SocketError, SocketNews, SocketSettings};
+use self::status::Stats;
+pub use self::status::{TenantState, TenantStatus};
+use crate::clock::{now_unix, parse_xelion_date};
+use crate::domain::XelionEvent;
+use crate::secrets::Secret;
+use crate::store::{Id, Store, StoreError};
+use crate::xelion::{XelionClient, XelionEndpoint, XelionError, XelionSession};
+
+/// Timers and limits of the tenants' event sessions.
+#[derive(Debug, Clone)]
+pub struct TenantSettings {
+    /// Logins in flight at once, over all tenants.
+    pub logins_at_once: usize,
+    /// Logins started per second, over all tenants.
+    pub logins_per_second: u32,
+    /// At start-up each tenant's first attempt waits a random time up to this.
+    pub first_attempt_spread: Duration,
+    /// The first reconnect window.
+    pub backoff_base: Duration,
+    /// The widest reconnect window.
+    pub backoff_cap: Duration,
+    /// A socket subscribed this long resets the backoff.
+    pub healthy_after: Duration,
+    /// How often rejected admin credentials are tried again.
+    pub credentials_retry: Duration,
+    /// Renew the session this long before `validUntil`.
+    pub renew_margin: Duration,
+    /// The socket's timers and limits.
+    pub socket: SocketSettings,
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        TenantSettings {
+            logins_at_once: 8,
+            logins_per_second: 40,
+            first_attempt_spread: Duration::from_secs(5),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(60),
+            healthy_after: Duration::from_secs(60),
+            credentials_retry: Duration::from_secs(300),
+            renew_margin: Duration::from_secs(60),
+            socket: SocketSettings::default(),
+        }
+    }
+}
+
+/// What every tenant shares (cheap to clone).
+#[derive(Clone)]
+pub struct TenantDeps {
+    /// Storage.
+    pub store: Store,
+    /// The Xelion REST client.
+    pub xelion: XelionClient,
+    /// The global login gate.
+    pub gate: LoginGate,
+    /// Timers and limits.
+    pub settings: Arc<TenantSettings>,
+}
+
+impl TenantDeps {
+    /// Dependencies with a login gate sized from `settings`.
+    pub fn new(store: Store, xelion: XelionClient, settings: TenantSettings) -> Self {
+        TenantDeps {
+            gate: LoginGate::new(settings.logins_at_once, settings.logins_per_second),
+            store,
+            xelion,
+            settings: Arc::new(settings),
+        }
+    }
+}
+
+/// The stored configuration a tenant runs on.
+#[derive(Clone)]
+struct Config {
+    endpoint: XelionEndpoint,
+    admin_username: String,
+    admin_password: Secret,
+    events: BTreeSet<XelionEvent>,
+    mappings: usize,
+    /// The last event session (userSpace, token), read once at start.
+    stored_session: Option<(String, Option<Secret>)>,
+}
+
+impl Config {
+    fn same_login(&self, other: &Config) -> bool {
+        self.endpoint == other.endpoint
+            && self.admin_username == other.admin_username
+            && self.admin_password.expose() == other.admin_password.expose()
+    }
+}
+
+/// The actor of one Xelion context.
+pub struct TenantActor {
+    id: Id,
+    deps: TenantDeps,
+    first_delay: Duration,
+    config: Option<Config>,
+    label: String,
+    session: Option<XelionSession>,
+    /// The userSpace of the event session (stable per tenant unless Xelion forced a new one).
+    user_space: String,
+    /// A token of an earlier session to hand back on the next login.
+    previous_token: Option<Secret>,
+    /// Increments whenever the socket or a pending attempt is abandoned; news from an older
+    /// generation is ignored.
+    gen: u64,
+    socket: Option<mpsc::UnboundedSender<SocketCmd>>,
+    pending: Option<SpawnHandle>,
+    renew: Option<SpawnHandle>,
+    backoff: Backoff,
+    stats: Stats,
+    stopping: bool,
+}
+
+impl TenantActor {
+    /// A tenant for a stored xelion context; its first connection attempt waits `first_delay`.
+    pub fn new(id: Id, deps: TenantDeps, first_delay: Duration) -> Self {
+        let s = &deps.settings;
+        TenantActor {
+            id,
+            backoff: Backoff::new(s.backoff_base, s.backoff_cap),
+            deps,
+            first_delay,
+            config: None,
+            label: String::new(),
+            session: None,
+            user_space: format!("xelion-cti-events-{id}"),
+            previous_token: None,
+            gen: 0,
+            socket: None,
+            pending: None,
+            renew: None,
+            stats: Stats::new(),
+            stopping: false,
+        }
+    }
+
+    /// A random first delay within the configured spread (for start-up).
+    pub fn boot_delay(settings: &TenantSettings) -> Duration {
+        let ms = settings.first_attempt_spread.as_millis() as u64;
+        Duration::from_millis(if ms == 0 {
+            0
+        } else {
+            rand::thread_rng().gen_range(0..=ms)
+        })
+    }
+
+    fn reload(&mut self, ctx: &mut Context<Self>) {
+        let store = self.deps.store.clone();
+        let id = self.id;
+        let first = self.config.is_none();
+        let load = async move {
+            let Some(xctx) = store.xelion_context(id).await? else {
+                return Ok::<_, StoreError>(None);
+            };
+            let admin_password = store.admin_password(id).await?;
+            let mut events = BTreeSet::new();
+            let mut mappings = 0;
+            for crm in store.crm_contexts(id).await? {
+                for m in store.mappings(crm.id).await? {
+                    mappings += 1;
+                    if let Ok(e) = m.xelion_event.parse::<XelionEvent>() {
+                        events.insert(e);
+                    }
+                }
+            }
+            let stored_session = if first {
+                store
+                    .event_session(id)
+                    .await?
+                    .map(|s| (s.user_space, s.authentication))
+            } else {
+                None
+            };
+            Ok(Some(Config {
+                endpoint: XelionEndpoint {
+                    protocol: xctx.protocol.clone(),
+                    host: xctx.host.clone(),
+                    tenant: xctx.tenant.clone(),
+                },
+                admin_username: xctx.admin_username,
+                admin_password,
+                events,
+                mappings,
+                stored_session,
+            }))
+        };
+        ctx.spawn(load.into_actor(self).map(|res, act, ctx| match res {
+            Ok(Some(config)) => act.loaded(config, ctx),
+            Ok(None) => act.stop_now(ctx),
+            Err(e) => {
+                tracing::warn!(id = act.id, error = %e, "tenant could not be loaded; retrying");
+                ctx.run_later(Duration::from_secs(5), |act, ctx| act.reload(ctx));
+            }
+        }));
+    }
+
+    fn loaded(&mut self, mut config: Config, ctx: &mut Context<Self>) {
+        if self.stopping {
+            return;
+        }
+        self.label = format!("{}/{}", config.endpoint.host, config.endpoint.tenant);
+        if let Some((space, token)) = config.stored_session.take() {
+            self.user_space = space;
+            self.previous_token = token;
+        }
+        let Some(old) = self.config.replace(config.clone()) else {
+            tracing::info!(tenant = %self.label, id = self.id, mappings = config.mappings, "tenant loaded");
+            let delay = self.first_delay;
+            self.schedule_attempt(ctx, delay);
+            return;
+        };
+        if !old.same_login(&config) {
+            tracing::info!(tenant = %self.label, id = self.id, "Xelion environment or admin credentials changed; reconnecting");
+            self.teardown(Some(old.endpoint));
+            self.backoff.reset();
+            self.schedule_attempt(ctx, Duration::ZERO);
+        } else if old.events != config.events {
+            if let Some(tx) = &self.socket {
+                let _ = tx.send(SocketCmd::Subscribe(config.events.clone()));
+            }
+        }
+    }
+
+    /// Abandons the socket and any pending attempt; logs the session out at `logout_at`.
+    fn teardown(&mut self, logout_at: Option<XelionEndpoint>) {
+        self.gen += 1;
+        if let Some(tx) = self.socket.take() {
+            let _ = tx.send(SocketCmd::Close);
+        }
+        self.pending = None;
+        self.renew = None;
+        if let (Some(session), Some(ep)) = (self.session.take(), logout_at) {
+            let xelion = self.deps.xelion.clone();
+            actix::spawn(async move { xelion.logout(&ep, &session).await });
+        }
+    }
+
+    fn schedule_attempt(&mut self, ctx: &mut Context<Self>, delay: Duration) {
+        if let Some(h) = self.pending.take() {
+            ctx.cancel_future(h);
+        }
+        self.gen += 1;
+        self.pending = Some(ctx.run_later(delay, |act, ctx| act.attempt(ctx)));
+    }
+
+    fn attempt(&mut self, ctx: &mut Context<Self>) {
+        let Some(config) = self.config.clone() else {
+            return;
+        };
+        if self.stats.state != TenantState::CredentialsRejected {
+            self.stats.enter(TenantState::Connecting);
+        }
+        let job = Attempt {
+            id: self.id,
+            deps: self.deps.clone(),
+            endpoint: config.endpoint,
+            user: config.admin_username,
+            password: config.admin_password,
+            events: config.events,
+            session: self.session.clone(),
+            user_space: self.user_space.clone(),
+            previous: self.previous_token.clone(),
+        };
+        let gen = self.gen;
+        let fut = job
+            .run()
+            .into_actor(self)
+            .map(move |res, act, ctx| act.attempted(gen, res, ctx));
+        self.pending = Some(ctx.spawn(fut));
+    }
+
+    fn attempted(&mut self, gen: u64, res: Attempted, ctx: &mut Context<Self>) {
+        if let Some((session, space)) = res.fresh {
+            self.adopt_session(session, space, ctx);
+        }
+        if res.session_rejected {
+            self.session = None;
+        }
+        if gen != self.gen || self.stopping {
+            if let Ok((socket, _)) = res.outcome {
+                actix::spawn(async move {
+                    let mut socket = socket;
+                    let _ = socket.close(None).await;
+                });
+            }
+            return;
+        }
+        self.pending = None;
+        match res.outcome {
+            Ok((socket, events)) => self.connected(socket, events, ctx),
+            Err(failure) => self.failed(failure, ctx),
+        }
+    }
+
+    fn adopt_session(&mut self, session: XelionSession, space: String, ctx: &mut Context<Self>) {
+        let store = self.deps.store.clone();
+        let (id, token) = (self.id, session.authentication.clone());
+        self.user_space = space.clone();
+        self.previous_token = Some(token.clone());
+        self.session = Some(session);
+        actix::spawn(async move {
+            if let Err(e) = store.save_event_session(id, &space, Some(&token)).await {
+                tracing::warn!(id, error = %e, "event session could not be stored");
+            }
+        });
+        self.schedule_renew(ctx);
+    }
+
+    fn connected(
+        &mut self,
+        socket: Socket,
+        events: BTreeSet<XelionEvent>,
+        ctx: &mut Context<Self>,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if self.stats.connected_once {
+            self.stats.reconnects += 1;
+        }
+        self.stats.connected_once = true;
+        self.stats.enter(TenantState::Subscribed);
+        self.stats.subscribed = events.clone();
+        tracing::info!(tenant = %self.label, id = self.id, events = ?events, "subscribed");
+        if let Some(wanted) = self.config.as_ref().map(|c| &c.events) {
+            if *wanted != events {
+                let _ = tx.send(SocketCmd::Subscribe(wanted.clone()));
+            }
+        }
+        self.socket = Some(tx);
+        let gen = self.gen;
+        let addr = ctx.address();
+        let run = socket::run(
+            socket,
+            events,
+            rx,
+            self.deps.settings.socket.clone(),
+            move |news| addr.do_send(News { gen, news }),
+        );
+        ctx.spawn(
+            run.into_actor(self)
+                .map(move |res, act, ctx| act.socket_ended(gen, res, ctx)),
+        );
+        let healthy = self.deps.settings.healthy_after;
+        ctx.run_later(healthy, move |act, _| {
+            if act.gen == gen && act.stats.state == TenantState::Subscribed {
+                act.backoff.reset();
+            }
+        });
+    }
+
+    fn failed(&mut self, failure: Failure, ctx: &mut Context<Self>) {
+        let s = &self.deps.settings;
+        let message = failure.to_string();
+        let (state, delay) = match &failure {
+            Failure::Xelion(e) if is_credentials_rejected(e) => {
+                (TenantState::CredentialsRejected, s.credentials_retry)
+            }
+            Failure::Xelion(XelionError::Api {
+                status: 429,
+                retry_after,
+                ..
+            }) => {
+                let asked = retry_after
+                    .unwrap_or(s.backoff_base * 5)
+                    .min(s.backoff_cap * 5);
+                (
+                    TenantState::BackingOff,
+                    self.backoff.next_delay().max(asked),
+                )
+            }
+            _ => (TenantState::BackingOff, self.backoff.next_delay()),
+        };
+        if state == TenantState::CredentialsRejected {
+            tracing::warn!(tenant = %self.label, id = self.id, error = %message, "Xelion refused the admin credentials; update them through the API");
+        } else {
+            tracing::warn!(tenant = %self.label, id = self.id, error = %message, retry_in = ?delay, "Xelion event session failed");
+        }
+        self.stats.last_error = Some(message);
+        self.stats.enter(state);
+        self.schedule_attempt(ctx, delay);
+    }
+
+    fn socket_ended(&mut self, gen: u64, res: Result<(), SocketError>, ctx: &mut Context<Self>) {
+        if gen != self.gen || self.stopping {
+            return;
+        }
+        self.socket = None;
+        let err = match res {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        let delay = self.backoff.next_delay();
+        tracing::warn!(tenant = %self.label, id = self.id, error = %err, retry_in = ?delay, "Xelion websocket lost");
+        self.stats.last_error = Some(err.to_string());
+        self.stats.enter(TenantState::BackingOff);
+        self.schedule_attempt(ctx, delay);
+    }
+
+    fn schedule_renew(&mut self, ctx: &mut Context<Self>) {
+        if let Some(h) = self.renew.take() {
+            ctx.cancel_future(h);
+        }
+        let Some(until) = self
+            .session
+            .as_ref()
+            .and_then(|s| s.valid_until.as_deref())
+            .and_then(parse_xelion_date)
+        else {
+            return;
+        };
+        let left = (until - now_unix()).max(0) as u64;
+        let margin = self.deps.settings.renew_margin.as_secs();
+        let wait = if left > 2 * margin {
+            left - margin
+        } else {
+            left / 2
+        };
+        self.renew =
+            Some(ctx.run_later(Duration::from_secs(wait.max(1)), |act, ctx| act.renew(ctx)));
+    }
+
+    fn renew(&mut self, ctx: &mut Context<Self>) {
+        let (Some(session), Some(config)) = (self.session.clone(), self.config.clone()) else {
+            return;
+        };
+        let deps = self.deps.clone();
+        let (id, space) = (self.id, self.user_space.clone());
+        let fut = async move {
+            match deps
+                .xelion
+                .renew(&config.endpoint, &session, &config.admin_password)
+                .await
+            {
+                Ok(s) => Ok((s, space)),
+                Err(e) => {
+                    tracing::info!(id, error = %e, "session renewal failed; logging in again");
+                    let previous = Some(session.authentication.clone());
+                    login(
+                        &deps,
+                        id,
+                        &config.endpoint,
+                        &config.admin_username,
+                        &config.admin_password,
+                        &space,
+                        previous,
+                    )
+                    .await
+                }
+            }
+        };
+        let gen = self.gen;
+        self.renew = Some(ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
+            Ok((session, space)) if !act.stopping => act.adopt_session(session, space, ctx),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(id = act.id, error = %e, "Xelion session lost; the next connection logs in");
+                if act.gen == gen {
+                    act.session = None;
+                }
+            }
+        })));
+    }
+
+    /// The entry of routing: one call event of this tenant.
+    fn hand_off(&mut self, event: CallEvent) {
+        tracing::debug!(tenant = %self.label, id = self.id, event = %event.event, call_id = event.call_id().unwrap_or(""), "call event");
+    }
+
+    fn stop_now(&mut self, ctx: &mut Context<Self>) {
+        self.stopping = true;
+        let logout_at = self.config.as_ref().map(|c| c.endpoint.clone());
+        self.teardown(logout_at);
+        self.stats.enter(TenantState::Stopped);
+        ctx.stop();
+    }
+}
+
+/// One connection attempt: everything it needs, cloned out of the actor.
+struct Attempt {
+    id: Id,
+    deps: TenantDeps,
+    endpoint: XelionEndpoint,
+    user: String,
+    password: Secret,
+    events: BTreeSet<XelionEvent>,
+    session: Option<XelionSession>,
+    user_space: String,
+    previous: Option<Secret>,
+}
+
+/// What an attempt brought back: a new session even when the socket then failed.
+struct Attempted {
+    fresh: Option<(XelionSession, String)>,
+    session_rejected: bool,
+    outcome: Result<(Socket, BTreeSet<XelionEvent>), Failure>,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("{0}")]
+    Xelion(#[from] XelionError),
+    #[error("{0}")]
+    Socket(#[from] SocketError),
+}
+
+impl Attempt {
+    async fn run(self) -> Attempted {
+        let mut fresh = None;
+        let mut session_rejected = false;
+        let outcome = self.connect(&mut fresh, &mut session_rejected).await;
+        Attempted {
+            fresh,
+            session_rejected,
+            outcome,
+        }
+    }
+
+    async fn connect(
+        &self,
+        fresh: &mut Option<(XelionSession, String)>,
+        session_rejected: &mut bool,
+    ) -> Result<(Socket, BTreeSet<XelionEvent>), Failure> {
+        let ep = &self.endpoint;
+        let mut session = match &self.session {
+            Some(s) => s.clone(),
+            None => {
+                let (s, space) = self.login(self.previous.clone()).await?;
+                *fresh = Some((s.clone(), space));
+                s
+            }
+        };
+        let url = match self.deps.xelion.websocket_url(ep, &session).await {
+            Ok(url) => url,
+            Err(e) if e.is_unauthorized() && fresh.is_none() => {
+                // The kept session expired: log in again, handing its token back.
+                *session_rejected = true;
+                let (s, space) = self.login(Some(session.authentication.clone())).await?;
+                *fresh = Some((s.clone(), space));
+                session = s;
+                self.deps.xelion.websocket_url(ep, &session).await?
+            }
+            Err(e) => {
+                *session_rejected = e.is_unauthorized();
+                return Err(e.into());
+            }
+        };
+        let mut socket =
+            socket::open(&url, self.deps.xelion.policy(), &self.deps.settings.socket).await?;
+        socket::subscribe(&mut socket, &self.events).await?;
+        Ok((socket, self.events.clone()))
+    }
+
+    async fn login(
+        &self,
+        previous: Option<Secret>,
+    ) -> Result<(XelionSession, String), XelionError> {
+        login(
+            &self.deps,
+            self.id,
+            &self.endpoint,
+            &self.user,
+            &self.password,
+            &self.user_space,
+            previous,
+        )
+        .await
+    }
+}
+
+/// Logs in through the gate with the tenant's userSpace, handing back `previous` so that
+/// Xelion ends that session first. If Xelion still refuses with 10005 (an old session lives
+/// whose token is lost), the session opens under a new userSpace; the old one expires on its
+/// own.
+async fn login(
+    deps: &TenantDeps,
+    id: Id,
+    ep: &XelionEndpoint,
+    user: &str,
+    password: &Secret,
+    user_space: &str,
+    previous: Option<Secret>,
+) -> Result<(XelionSession, String), XelionError> {
+    let _turn = deps.gate.enter().await;
+    match deps
+        .xelion
+        .login_replacing(ep, user, password, user_space, previous.as_ref())
+        .await
+    {
+        Err(XelionError::Api { code: 10005, .. }) => {
+            let space = format!(
+                "xelion-cti-events-{id}-{:08x}",
+                rand::thread_rng().gen::<u32>()
+            );
+            tracing::info!(
+                id,
+                "an earlier event session still lives; opening one under a new userSpace"
+            );
+            let s = deps.xelion.login(ep, user, password, &space).await?;
+            Ok((s, space))
+        }
+        other => other.map(|s| (s, user_space.to_string())),
+    }
+}
+
+/// Wrong user name or password (10004) or a disabled account (10006): retrying soon would
+/// only risk a lock-out.
+fn is_credentials_rejected(e: &XelionError) -> bool {
+    matches!(
+        e,
+        XelionError::Api {
+            status: 401,
+            code: 10004 | 10006,
+            ..
+        }
+    )
+}
+
+impl Actor for TenantActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(256);
+        self.reload(ctx);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        tracing::info!(tenant = %self.label, id = self.id, "tenant stopped");
+    }
+}
+
+/// News from the socket loop of generation `gen`.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct News {
+    gen: u64,
+    news: SocketNews,
+}
+
+impl Handler<News> for TenantActor {
+    type Result = ();
+    fn handle(&mut self, msg: News, _: &mut Context<Self>) {
+        if msg.gen != self.gen {
+            return;
+        }
+        match msg.news {
+            SocketNews::Frame(Frame::Event(event)) => {
+                self.stats.events += 1;
+                *self.stats.by_type.entry(event.event).or_default() += 1;
+                self.stats.last_event_at = Some(now_unix());
+                self.hand_off(event);
+            }
+            SocketNews::Frame(Frame::Rejected(why)) => {
+                *self.stats.rejected.entry(why.as_str()).or_default() += 1;
+                tracing::warn!(tenant = %self.label, id = self.id, reason = why.as_str(), "websocket frame dropped");
+            }
+            SocketNews::Frame(Frame::Other) => {}
+            SocketNews::Subscribed(events) => {
+                tracing::info!(tenant = %self.label, id = self.id, events = ?events, "subscriptions changed");
+                self.stats.subscribed = events;
+            }
+        }
+    }
+}
+
+/// The stored configuration changed: load it again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reload;
+
+impl Handler<Reload> for TenantActor {
+    type Result = ();
+    fn handle(&mut self, _: Reload, ctx: &mut Context<Self>) {
+        self.reload(ctx);
+    }
+}
+
+/// The tenant was deleted or the server stops: close the socket, log out, stop. Answers when
+/// the logout is done (or timed out).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+impl Handler<Stop> for TenantActor {
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, _: Stop, _: &mut Context<Self>) -> Self::Result {
+        self.stopping = true;
+        self.gen += 1;
+        if let Some(tx) = self.socket.take() {
+            let _ = tx.send(SocketCmd::Close);
+        }
+        self.pending = None;
+        self.renew = None;
+        self.stats.enter(TenantState::Stopped);
+        let session = self.session.take();
+        let endpoint = self.config.as_ref().map(|c| c.endpoint.clone());
+        let xelion = self.deps.xelion.clone();
+        Box::pin(
+            async move {
+                if let (Some(session), Some(ep)) = (session, endpoint) {
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(5), xelion.logout(&ep, &session))
+                            .await;
+                }
+            }
+            .into_actor(self)
+            .map(|(), _, ctx| ctx.stop()),
+        )
+    }
+}
+
+/// Asks a tenant for its status.
+#[derive(Message)]
+#[rtype(result = "TenantStatus")]
+pub struct GetStatus;
+
+impl Handler<GetStatus> for TenantActor {
+    type Result = MessageResult<GetStatus>;
+    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
+        let mappings = self.config.as_ref().map_or(0, |c| c.mappings);
+        MessageResult(self.stats.status(self.id, &self.label, mappings))
+    }
+}

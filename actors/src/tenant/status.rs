@@ -1,0 +1,147 @@
+//! What a tenant shows of itself: the status endpoint, readiness and the supervisor's list.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::clock::{now_unix, xelion_date};
+use crate::domain::XelionEvent;
+use crate::store::Id;
+
+/// The state of a tenant's event socket (or of its actor, when that is gone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TenantState {
+    /// Logging in, asking for a websocket URL, connecting or subscribing.
+    Connecting,
+    /// The socket is open and subscribed.
+    Subscribed,
+    /// Waiting before the next attempt after a failure.
+    BackingOff,
+    /// Xelion refused the admin credentials; retried only now and then.
+    CredentialsRejected,
+    /// Stopped on purpose (deleted, shutting down).
+    Stopped,
+    /// The actor is gone (the supervisor restarts it).
+    Dead,
+    /// The actor did not answer in time.
+    Unresponsive,
+}
+
+impl TenantState {
+    /// False for an actor that is gone or stuck.
+    pub fn is_running(self) -> bool {
+        !matches!(self, TenantState::Dead | TenantState::Unresponsive)
+    }
+}
+
+/// A tenant's status, as `GET /api/xelion-environment/{id}/status` answers it. No secret.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantStatus {
+    /// The xelion context id.
+    #[serde(rename = "xelionContextId")]
+    pub id: Id,
+    /// `host/tenant`.
+    pub label: String,
+    /// Mappings across its crm contexts.
+    pub mappings: usize,
+    /// The socket state.
+    pub state: TenantState,
+    /// When the state was entered (Xelion date format, UTC).
+    pub since: Option<String>,
+    /// The event types the open socket is subscribed to.
+    pub subscribed_events: Vec<XelionEvent>,
+    /// Call events received since the tenant started.
+    pub events_received: u64,
+    /// The same, by event type.
+    pub events_by_type: BTreeMap<XelionEvent, u64>,
+    /// Frames dropped, by reason (`malformed`, `unknownType`, `notACallEvent`, `oversized`).
+    pub frames_rejected: BTreeMap<&'static str, u64>,
+    /// Times the socket was opened again after the first time.
+    pub reconnects: u64,
+    /// The last failure (never a secret).
+    pub last_error: Option<String>,
+    /// When the last call event arrived.
+    pub last_event_at: Option<String>,
+}
+
+impl TenantStatus {
+    /// The status of a tenant whose actor cannot answer.
+    pub fn not_running(id: Id, state: TenantState) -> Self {
+        TenantStatus {
+            id,
+            label: String::new(),
+            mappings: 0,
+            state,
+            since: None,
+            subscribed_events: Vec::new(),
+            events_received: 0,
+            events_by_type: BTreeMap::new(),
+            frames_rejected: BTreeMap::new(),
+            reconnects: 0,
+            last_error: None,
+            last_event_at: None,
+        }
+    }
+}
+
+/// The counters a tenant keeps.
+#[derive(Debug, Clone)]
+pub(super) struct Stats {
+    pub state: TenantState,
+    pub since: i64,
+    pub subscribed: BTreeSet<XelionEvent>,
+    pub events: u64,
+    pub by_type: BTreeMap<XelionEvent, u64>,
+    pub rejected: BTreeMap<&'static str, u64>,
+    pub reconnects: u64,
+    pub connected_once: bool,
+    pub last_error: Option<String>,
+    pub last_event_at: Option<i64>,
+}
+
+impl Stats {
+    pub fn new() -> Self {
+        Stats {
+            state: TenantState::Connecting,
+            since: now_unix(),
+            subscribed: BTreeSet::new(),
+            events: 0,
+            by_type: BTreeMap::new(),
+            rejected: BTreeMap::new(),
+            reconnects: 0,
+            connected_once: false,
+            last_error: None,
+            last_event_at: None,
+        }
+    }
+
+    /// Enters `state` (the time only moves when the state changes).
+    pub fn enter(&mut self, state: TenantState) {
+        if self.state != state {
+            self.state = state;
+            self.since = now_unix();
+        }
+        if state != TenantState::Subscribed {
+            self.subscribed.clear();
+        }
+    }
+
+    pub fn status(&self, id: Id, label: &str, mappings: usize) -> TenantStatus {
+        TenantStatus {
+            id,
+            label: label.to_string(),
+            mappings,
+            state: self.state,
+            since: Some(xelion_date(self.since)),
+            subscribed_events: self.subscribed.iter().copied().collect(),
+            events_received: self.events,
+            events_by_type: self.by_type.clone(),
+            frames_rejected: self.rejected.clone(),
+            reconnects: self.reconnects,
+            last_error: self.last_error.clone(),
+            last_event_at: self.last_event_at.map(xelion_date),
+        }
+    }
+}
