@@ -10,11 +10,12 @@ pub mod socket;
 
 use actix::prelude::*;
 
-use crate::store::{Id, Store};
+use crate::domain::XelionContextId;
+use crate::store::Store;
 
 /// The actor of one Xelion context.
 pub struct TenantActor {
-    id: Id,
+    id: XelionContextId,
     store: Store,
     /// `host/tenant`, for logs and the status page.
     label: String,
@@ -24,7 +25,7 @@ pub struct TenantActor {
 
 impl TenantActor {
     /// A tenant for a stored xelion context.
-    pub fn new(id: Id, store: Store) -> Self {
+    pub fn new(id: XelionContextId, store: Store) -> Self {
         TenantActor {
             id,
             store,
@@ -48,12 +49,12 @@ impl TenantActor {
         };
         ctx.spawn(load.into_actor(self).map(|res, act, ctx| match res {
             Ok(Some((label, mappings))) => {
-                tracing::info!(tenant = %label, id = act.id, mappings, "tenant loaded");
+                tracing::info!(tenant = %label, id = %act.id, mappings, "tenant loaded");
                 act.label = label;
                 act.mappings = mappings;
             }
             Ok(None) => ctx.stop(),
-            Err(e) => tracing::warn!(id = act.id, error = %e, "tenant could not be loaded"),
+            Err(e) => tracing::warn!(id = %act.id, error = %e, "tenant could not be loaded"),
         }));
     }
 }
@@ -67,7 +68,7 @@ impl Actor for TenantActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        tracing::info!(tenant = %self.label, id = self.id, "tenant stopped");
+        tracing::info!(tenant = %self.label, id = %self.id, "tenant stopped");
     }
 }
 
@@ -99,7 +100,7 @@ impl Handler<Stop> for TenantActor {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TenantStatus {
     /// The xelion context id.
-    pub id: Id,
+    pub id: XelionContextId,
     /// `host/tenant` (empty when the actor did not answer).
     pub label: String,
     /// Mappings across its crm contexts.
@@ -110,7 +111,7 @@ pub struct TenantStatus {
 
 impl TenantStatus {
     /// The status of a tenant whose actor did not answer: all the supervisor knows is its id.
-    pub fn not_running(id: Id, state: TenantState) -> Self {
+    pub fn not_running(id: XelionContextId, state: TenantState) -> Self {
         TenantStatus {
             id,
             label: String::new(),
