@@ -8,34 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// `http` or `https`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// Plain HTTP and `ws://`.
-    Http,
-    /// TLS and `wss://`.
-    Https,
-}
-
-impl Protocol {
-    /// The lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Http => "http",
-            Protocol::Https => "https",
-        }
-    }
-    /// Parses a stored value (anything but `http` is `https`).
-    pub fn from_stored(s: &str) -> Self {
-        if s.eq_ignore_ascii_case("http") {
-            Protocol::Http
-        } else {
-            Protocol::Https
-        }
-    }
-}
+pub use crate::domain::Protocol;
+use crate::domain::{CrmContextId, HttpMethod, MappingId, XelionContextId, XelionEvent};
 
 /// `POST /api/session/login`.
 #[derive(Debug, Clone, Deserialize)]
@@ -124,9 +98,9 @@ pub struct UserCredentialsRequest {
 pub struct EventUriMappingRequest {
     /// On PUT: the mapping this element replaces.
     #[serde(default)]
-    pub id: Option<i64>,
+    pub id: Option<MappingId>,
     /// `newCallEvent`, `callConnectedEvent`, `callHungUpEvent`, `channelHungUpEvent` or `missedCallEvent`.
-    pub xelion_event: String,
+    pub xelion_event: XelionEvent,
     /// The CRM URL, an EL template.
     pub crm_resource_uri: String,
     /// A JSON tree of EL templates; `null` sends no body.
@@ -172,7 +146,7 @@ pub struct CrmContextView {
     /// The CRM's token endpoint.
     pub authorization_server_uri: String,
     /// Its id.
-    pub id: i64,
+    pub id: CrmContextId,
 }
 
 /// A xelion context as answered.
@@ -182,9 +156,9 @@ pub struct XelionContextView {
     /// Xelion host.
     pub host: String,
     /// Its id.
-    pub id: i64,
+    pub id: XelionContextId,
     /// `http` or `https`.
-    pub protocol: String,
+    pub protocol: Protocol,
     /// Xelion tenant.
     pub tenant: String,
 }
@@ -296,23 +270,14 @@ pub struct EventUriMappingView {
     /// The URI template.
     pub crm_resource_uri: String,
     /// Its id.
-    pub id: i64,
+    pub id: MappingId,
     /// The Xelion event.
-    pub xelion_event: String,
+    pub xelion_event: XelionEvent,
     /// HTTP method, shown when not `POST`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
+    pub method: Option<HttpMethod>,
     /// Extra headers, when any.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub headers: Option<Value>,
 }
-
-/// The call events a mapping may name.
-pub const XELION_EVENTS: [&str; 5] = [
-    "newCallEvent",
-    "callConnectedEvent",
-    "callHungUpEvent",
-    "channelHungUpEvent",
-    "missedCallEvent",
-];

@@ -70,6 +70,219 @@ impl FromStr for XelionEvent {
     }
 }
 
+/// Declares the id of one table's rows: an `i64` that cannot be mistaken for another table's.
+macro_rules! row_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            sqlx::Type,
+        )]
+        #[serde(transparent)]
+        #[sqlx(transparent)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[cfg_attr(feature = "openapi", schema(value_type = i64))]
+        pub struct $name(pub i64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl From<i64> for $name {
+            fn from(id: i64) -> Self {
+                $name(id)
+            }
+        }
+    };
+}
+
+row_id!(
+    /// The id of a `xelion_contexts` row (the `{xelionContextId}` of the API).
+    XelionContextId
+);
+row_id!(
+    /// The id of a `crm_contexts` row (`{crmContextId}`).
+    CrmContextId
+);
+row_id!(
+    /// The id of a `user_credentials` row (`{userId}`).
+    UserId
+);
+row_id!(
+    /// The id of an `event_uri_mappings` row.
+    MappingId
+);
+
+/// `http` or `https`: how the Xelion REST API and websocket are reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Plain HTTP and `ws://`.
+    Http,
+    /// TLS and `wss://`.
+    Https,
+}
+
+impl Protocol {
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Https => "https",
+        }
+    }
+    /// Parses a stored value (anything but `http` is `https`).
+    pub fn from_stored(s: &str) -> Self {
+        if s.eq_ignore_ascii_case("http") {
+            Protocol::Http
+        } else {
+            Protocol::Https
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Protocol {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// The HTTP method a mapping delivers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// `GET`.
+    Get,
+    /// `POST`, the default.
+    #[default]
+    Post,
+    /// `PUT`.
+    Put,
+    /// `PATCH`.
+    Patch,
+    /// `DELETE`.
+    Delete,
+}
+
+impl HttpMethod {
+    /// Every method a mapping may use.
+    pub const ALL: [HttpMethod; 5] = [
+        HttpMethod::Get,
+        HttpMethod::Post,
+        HttpMethod::Put,
+        HttpMethod::Patch,
+        HttpMethod::Delete,
+    ];
+
+    /// The upper-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
+}
+
+impl fmt::Display for HttpMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for HttpMethod {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// A name that is not one of [`HttpMethod::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not one of GET, POST, PUT, PATCH, DELETE")]
+pub struct UnknownMethod(pub String);
+
+impl FromStr for HttpMethod {
+    type Err = UnknownMethod;
+    /// Case-insensitive, as clients write `post` as often as `POST`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        HttpMethod::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownMethod(s.to_string()))
+    }
+}
+
+/// Which OAuth 2.0 credential of a user `POST /api/users/{id}/{type}/update` replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CredentialKind {
+    /// `clientid`, stored in clear.
+    ClientId,
+    /// `clientsecret`.
+    ClientSecret,
+    /// `refreshtoken`.
+    RefreshToken,
+    /// `devicecode`.
+    DeviceCode,
+}
+
+impl CredentialKind {
+    /// The name in the path.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::ClientId => "clientid",
+            CredentialKind::ClientSecret => "clientsecret",
+            CredentialKind::RefreshToken => "refreshtoken",
+            CredentialKind::DeviceCode => "devicecode",
+        }
+    }
+}
+
+impl fmt::Display for CredentialKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An `{oauthCredentialsType}` that is not one of the four.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "oauthCredentialsType `{0}` is not one of clientid, clientsecret, refreshtoken, devicecode"
+)]
+pub struct UnknownCredentialKind(pub String);
+
+impl FromStr for CredentialKind {
+    type Err = UnknownCredentialKind;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            CredentialKind::ClientId,
+            CredentialKind::ClientSecret,
+            CredentialKind::RefreshToken,
+            CredentialKind::DeviceCode,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| UnknownCredentialKind(s.to_string()))
+    }
+}
+
+impl PartialEq<&str> for XelionEvent {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +294,23 @@ mod tests {
             assert_eq!(serde_json::to_value(e).unwrap(), e.as_str());
         }
         assert!("newcallevent".parse::<XelionEvent>().is_err());
+    }
+
+    #[test]
+    fn methods_parse_case_insensitively_and_only_the_five() {
+        for m in HttpMethod::ALL {
+            assert_eq!(m.as_str().to_lowercase().parse::<HttpMethod>(), Ok(m));
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+        }
+        assert!("HEAD".parse::<HttpMethod>().is_err());
+    }
+
+    #[test]
+    fn ids_are_plain_numbers_in_json() {
+        assert_eq!(serde_json::to_value(UserId(7)).unwrap(), 7);
+        assert_eq!(
+            serde_json::from_value::<MappingId>(serde_json::json!(3)).unwrap(),
+            MappingId(3)
+        );
     }
 }

@@ -4,8 +4,8 @@
 use actix::prelude::*;
 
 use crate::api::*;
+use crate::domain::{CredentialKind, CrmContextId, UserId, XelionContextId};
 use crate::error::ApiError;
-use crate::store::Id;
 use crate::supervisor::Supervisor;
 
 /// Declares a message and the supervisor's handler for it.
@@ -95,14 +95,14 @@ command!(
 
 command!(
     /// `DELETE /api/crm-integrations/{xelionContextId}`.
-    change authenticated DeleteIntegration { xelion_context_id: Id } -> (),
+    change authenticated DeleteIntegration { xelion_context_id: XelionContextId } -> (),
     |admin, scope, m| admin.delete_integration(scope, m.xelion_context_id).await.map(|c| ((), c))
 );
 
 command!(
     /// `GET .../user-credentials`.
     query authenticated ListUsers {
-        xelion_context_id: Id, crm_context_id: Id,
+        xelion_context_id: XelionContextId, crm_context_id: CrmContextId,
         username: Option<String>, oid: Option<String>,
     } -> Vec<UserCredentialsView>,
     |admin, scope, m| admin.list_users(scope, m.xelion_context_id, m.crm_context_id,
@@ -112,7 +112,7 @@ command!(
 command!(
     /// `POST .../user-credentials`.
     change authenticated AddUsers {
-        xelion_context_id: Id, crm_context_id: Id,
+        xelion_context_id: XelionContextId, crm_context_id: CrmContextId,
         users: Vec<UserCredentialsRequest>,
     } -> Vec<UserCredentialsView>,
     |admin, scope, m| admin.add_users(scope, m.xelion_context_id, m.crm_context_id, m.users).await
@@ -120,49 +120,49 @@ command!(
 
 command!(
     /// `GET /api/users/{userId}`.
-    query authenticated GetUser { user_id: Id } -> UserView,
+    query authenticated GetUser { user_id: UserId } -> UserView,
     |admin, scope, m| admin.get_user(scope, m.user_id).await
 );
 
 command!(
     /// `PUT /api/users/{userId}`.
-    change authenticated UpdateUser { user_id: Id, req: UserUpdateRequest } -> UserView,
+    change authenticated UpdateUser { user_id: UserId, req: UserUpdateRequest } -> UserView,
     |admin, scope, m| admin.update_user(scope, m.user_id, m.req).await
 );
 
 command!(
     /// `DELETE /api/users/{userId}`.
-    change authenticated DeleteUser { user_id: Id } -> (),
+    change authenticated DeleteUser { user_id: UserId } -> (),
     |admin, scope, m| admin.delete_user(scope, m.user_id).await.map(|c| ((), c))
 );
 
 command!(
     /// `POST /api/users/{userId}/{oauthCredentialsType}/update`.
-    change authenticated UpdateUserCredential { user_id: Id, kind: String, value: String } -> (),
-    |admin, scope, m| admin.update_user_credential(scope, m.user_id, &m.kind, m.value).await.map(|c| ((), c))
+    change authenticated UpdateUserCredential { user_id: UserId, kind: CredentialKind, value: String } -> (),
+    |admin, scope, m| admin.update_user_credential(scope, m.user_id, m.kind, m.value).await.map(|c| ((), c))
 );
 
 command!(
     /// `GET /api/xelion-environment/{xelionContextId}`.
-    query authenticated GetEnvironment { xelion_context_id: Id } -> XelionEnvironment,
+    query authenticated GetEnvironment { xelion_context_id: XelionContextId } -> XelionEnvironment,
     |admin, scope, m| admin.get_environment(scope, m.xelion_context_id).await
 );
 
 command!(
     /// `PUT /api/xelion-environment/{xelionContextId}`.
-    change authenticated PutEnvironment { xelion_context_id: Id, env: XelionEnvironment } -> (),
+    change authenticated PutEnvironment { xelion_context_id: XelionContextId, env: XelionEnvironment } -> (),
     |admin, scope, m| admin.put_environment(scope, m.xelion_context_id, m.env).await.map(|c| ((), c))
 );
 
 command!(
     /// `POST /api/xelion-environment/{id}/admin/username/update`.
-    change authenticated UpdateAdminUsername { xelion_context_id: Id, req: AdminUsernameUpdate } -> (),
+    change authenticated UpdateAdminUsername { xelion_context_id: XelionContextId, req: AdminUsernameUpdate } -> (),
     |admin, scope, m| admin.update_admin_username(scope, m.xelion_context_id, m.req).await.map(|c| ((), c))
 );
 
 command!(
     /// `POST /api/xelion-environment/{id}/admin/password/update`.
-    change authenticated UpdateAdminPassword { xelion_context_id: Id, req: AdminPasswordUpdate } -> (),
+    change authenticated UpdateAdminPassword { xelion_context_id: XelionContextId, req: AdminPasswordUpdate } -> (),
     |admin, scope, m| admin.update_admin_password(scope, m.xelion_context_id, m.req).await.map(|c| ((), c))
 );
 
@@ -174,14 +174,14 @@ command!(
 
 command!(
     /// `GET .../event-uri-mappings`.
-    query authenticated GetMappings { xelion_context_id: Id, crm_context_id: Id } -> Vec<EventUriMappingView>,
+    query authenticated GetMappings { xelion_context_id: XelionContextId, crm_context_id: CrmContextId } -> Vec<EventUriMappingView>,
     |admin, scope, m| admin.get_mappings(scope, m.xelion_context_id, m.crm_context_id).await
 );
 
 command!(
     /// `PUT .../event-uri-mappings`.
     change authenticated PutMappings {
-        xelion_context_id: Id, crm_context_id: Id,
+        xelion_context_id: XelionContextId, crm_context_id: CrmContextId,
         mappings: Vec<EventUriMappingRequest>,
     } -> Vec<EventUriMappingView>,
     |admin, scope, m| admin.put_mappings(scope, m.xelion_context_id, m.crm_context_id, m.mappings).await

@@ -16,7 +16,7 @@ use futures_util::future::join_all;
 
 use crate::admin::{Admin, TenantChange};
 use crate::clock::now_unix;
-use crate::store::Id;
+use crate::domain::XelionContextId;
 use crate::tenant::{
     GetStatus, Reload, Stop, TenantActor, TenantDeps, TenantSettings, TenantState, TenantStatus,
 };
@@ -37,7 +37,7 @@ pub struct Supervisor {
     /// Runs the commands; its store is also the supervisor's own.
     pub(crate) admin: Admin,
     /// The actor of each xelion context, started or restarted by [`Supervisor::apply`].
-    tenants: HashMap<Id, Addr<TenantActor>>,
+    tenants: HashMap<XelionContextId, Addr<TenantActor>>,
     /// What every tenant shares: store, Xelion client, login gate, timers.
     deps: TenantDeps,
     /// How often stopped tenants are looked for (shorter in tests).
@@ -77,7 +77,7 @@ impl Supervisor {
     }
 
     /// Reloads a running tenant, or starts it with its first attempt after `delay`.
-    fn start_tenant(&mut self, id: Id, delay: Duration) {
+    fn start_tenant(&mut self, id: XelionContextId, delay: Duration) {
         match self.tenants.get(&id) {
             Some(addr) if addr.connected() => addr.do_send(Reload),
             _ => {
@@ -110,7 +110,7 @@ impl Supervisor {
         if self.watching {
             return;
         }
-        let stopped: Vec<(Id, Addr<TenantActor>)> = self
+        let stopped: Vec<(XelionContextId, Addr<TenantActor>)> = self
             .tenants
             .iter()
             .filter(|(_, addr)| !addr.connected())
@@ -138,14 +138,14 @@ impl Supervisor {
                 }
                 match exists {
                     Ok(true) => {
-                        tracing::warn!(id, "tenant actor stopped unexpectedly; restarting it");
+                        tracing::warn!(%id, "tenant actor stopped unexpectedly; restarting it");
                         act.apply(TenantChange::Changed(id));
                     }
                     Ok(false) => {
                         act.tenants.remove(&id);
                     }
                     Err(e) => {
-                        tracing::warn!(id, error = %e, "stopped tenant could not be checked; will retry")
+                        tracing::warn!(%id, error = %e, "stopped tenant could not be checked; will retry")
                     }
                 }
             }
@@ -228,7 +228,7 @@ mod tests {
     /// The address of a tenant's actor, to stop it behind the supervisor's back.
     #[derive(Message)]
     #[rtype(result = "Option<Addr<TenantActor>>")]
-    struct TenantAddr(Id);
+    struct TenantAddr(XelionContextId);
 
     impl Handler<TenantAddr> for Supervisor {
         type Result = Option<Addr<TenantActor>>;
@@ -238,7 +238,7 @@ mod tests {
     }
 
     /// A store in a scratch directory with one integration; the directory goes with it.
-    async fn store_with_a_tenant(dir: &std::path::Path) -> (Store, Id) {
+    async fn store_with_a_tenant(dir: &std::path::Path) -> (Store, XelionContextId) {
         let cipher = Cipher::from_key_file(&dir.join("master.key")).unwrap();
         let store = Store::open(&testdb::fresh_sqlite_url(dir), cipher)
             .await
@@ -247,7 +247,7 @@ mod tests {
             .create_integration(NewIntegration {
                 host: "xelion.example".to_string(),
                 tenant: "t".to_string(),
-                protocol: "https".to_string(),
+                protocol: crate::domain::Protocol::Https,
                 admin_username: "admin".to_string(),
                 admin_password: Secret::new("password"),
                 authorization_server_uri: "https://crm.example/token".to_string(),

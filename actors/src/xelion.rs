@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::domain::Protocol;
 use crate::outbound::{refusal_in, ClientBuildError, GuardedClient, OutboundError, OutboundPolicy};
 use crate::secrets::Secret;
 
@@ -16,7 +17,7 @@ use crate::secrets::Secret;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XelionEndpoint {
     /// `http` or `https`.
-    pub protocol: String,
+    pub protocol: Protocol,
     /// Host name, optionally with `:port`.
     pub host: String,
     /// Tenant name (`master` on single-tenant systems).

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use cti_actors::secrets::{Cipher, Secret};
 use cti_actors::store::{
-    testdb, ApiSession, Backend, CredentialKind, Id, NewIntegration, NewMapping,
-    NewUserCredentials, Store, StoreError,
+    testdb, ApiSession, Backend, CredentialKind, HttpMethod, NewIntegration, NewMapping,
+    NewUserCredentials, Protocol, Store, StoreError, UserId, XelionEvent,
 };
 use serde_json::json;
 
@@ -94,10 +94,10 @@ fn bare_user(name: &str, oid: &str) -> NewUserCredentials {
 
 fn mapping(event: &str, payload: Option<serde_json::Value>) -> NewMapping {
     NewMapping {
-        xelion_event: event.to_string(),
+        xelion_event: event.parse().unwrap(),
         crm_resource_uri: format!("https://crm.example/{event}?id=${{callId}}"),
         crm_resource_payload: payload,
-        method: "POST".to_string(),
+        method: HttpMethod::Post,
         headers: None,
     }
 }
@@ -106,7 +106,7 @@ fn integration(host: &str, tenant: &str, users: Vec<NewUserCredentials>) -> NewI
     NewIntegration {
         host: host.to_string(),
         tenant: tenant.to_string(),
-        protocol: "https".to_string(),
+        protocol: Protocol::Https,
         admin_username: "admin".to_string(),
         admin_password: Secret::new(ADMIN_PASSWORD),
         authorization_server_uri: "https://login.crm.example/oauth2/token".to_string(),
@@ -120,7 +120,7 @@ fn integration(host: &str, tenant: &str, users: Vec<NewUserCredentials>) -> NewI
                 ),
             ),
             NewMapping {
-                method: "PUT".to_string(),
+                method: HttpMethod::Put,
                 headers: Some(json!({"X-Api": "1"})),
                 ..mapping("missedCallEvent", None)
             },
@@ -205,7 +205,10 @@ async fn create_integration_stores_everything(ctx: Ctx) {
     assert_eq!(crm.authorization_header_prefix, "Bearer ");
 
     assert_eq!(s.xelion_context(xc.id).await.unwrap(), Some(xc.clone()));
-    assert_eq!(s.xelion_context(xc.id + 1000).await.unwrap(), None);
+    assert_eq!(
+        s.xelion_context((xc.id.0 + 1000).into()).await.unwrap(),
+        None
+    );
     assert_eq!(s.list_xelion_contexts().await.unwrap(), vec![xc.clone()]);
     assert_eq!(
         s.find_xelion_context("tenant.EXAMPLE.com", "acme")
@@ -235,7 +238,12 @@ async fn create_integration_stores_everything(ctx: Ctx) {
         s.crm_context(xc.id, crm.id).await.unwrap(),
         Some(crm.clone())
     );
-    assert_eq!(s.crm_context(xc.id + 1000, crm.id).await.unwrap(), None);
+    assert_eq!(
+        s.crm_context((xc.id.0 + 1000).into(), crm.id)
+            .await
+            .unwrap(),
+        None
+    );
 
     let users = s.users(crm.id, None, None).await.unwrap();
     assert_eq!(
@@ -253,7 +261,7 @@ async fn create_integration_stores_everything(ctx: Ctx) {
     assert!(is_created_at(&alice.created_at));
     assert_eq!(users[2].client_id, None);
     assert_eq!(s.user(alice.id).await.unwrap().as_ref(), Some(alice));
-    assert_eq!(s.user(alice.id + 1000).await.unwrap(), None);
+    assert_eq!(s.user((alice.id.0 + 1000).into()).await.unwrap(), None);
 
     // filters
     let by_name = s.users(crm.id, Some("bob"), None).await.unwrap();
@@ -279,7 +287,11 @@ async fn create_integration_stores_everything(ctx: Ctx) {
         .await
         .unwrap()
         .is_empty());
-    assert!(s.users(crm.id + 1000, None, None).await.unwrap().is_empty());
+    assert!(s
+        .users((crm.id.0 + 1000).into(), None, None)
+        .await
+        .unwrap()
+        .is_empty());
 
     let secrets = s.user_secrets(alice.id).await.unwrap();
     assert_eq!(
@@ -299,7 +311,7 @@ async fn create_integration_stores_everything(ctx: Ctx) {
     assert!(none.client_secret.is_none() && none.device_code.is_none());
     assert!(none.refresh_token.is_none() && none.access_token.is_none());
     assert!(matches!(
-        s.user_secrets(alice.id + 1000).await,
+        s.user_secrets((alice.id.0 + 1000).into()).await,
         Err(StoreError::NotFound)
     ));
 
@@ -322,7 +334,11 @@ async fn create_integration_stores_everything(ctx: Ctx) {
     assert_eq!(maps[1].crm_resource_payload, None);
     assert_eq!(maps[1].method, "PUT");
     assert_eq!(maps[1].headers, Some(json!({"X-Api": "1"})));
-    assert!(s.mappings(crm.id + 1000).await.unwrap().is_empty());
+    assert!(s
+        .mappings((crm.id.0 + 1000).into())
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 both!(second_integration_adds_a_crm_context);
@@ -337,7 +353,7 @@ async fn second_integration_adds_a_crm_context(ctx: Ctx) {
         .await
         .unwrap();
     let mut second = integration("PBX.example.com", "acme", vec![user("alice", "1")]);
-    second.protocol = "http".to_string();
+    second.protocol = Protocol::Http;
     second.admin_username = "admin2".to_string();
     second.admin_password = Secret::new("new-admin-password");
     second.authorization_server_uri = "https://other.crm.example/token".to_string();
@@ -492,7 +508,7 @@ async fn add_users_and_user_updates(ctx: Ctx) {
 
     // unknown or mismatched contexts
     assert!(matches!(
-        s.add_users(xc.id, crm.id + 1000, vec![bare_user("d", "4")])
+        s.add_users(xc.id, (crm.id.0 + 1000).into(), vec![bare_user("d", "4")])
             .await,
         Err(StoreError::NotFound)
     ));
@@ -525,7 +541,8 @@ async fn add_users_and_user_updates(ctx: Ctx) {
     );
     assert_eq!(s.user(bob.id).await.unwrap(), Some(bob.clone()));
     assert!(matches!(
-        s.update_user_identity(bob.id + 1000, "x", "y").await,
+        s.update_user_identity((bob.id.0 + 1000).into(), "x", "y")
+            .await,
         Err(StoreError::NotFound)
     ));
 
@@ -612,13 +629,13 @@ async fn add_users_and_user_updates(ctx: Ctx) {
         CredentialKind::DeviceCode,
     ] {
         assert!(matches!(
-            s.update_user_credential(id + 1000, kind, &Secret::new("x"))
+            s.update_user_credential((id.0 + 1000).into(), kind, &Secret::new("x"))
                 .await,
             Err(StoreError::NotFound)
         ));
     }
     assert!(matches!(
-        s.store_user_tokens(id + 1000, &Secret::new("x"), None)
+        s.store_user_tokens((id.0 + 1000).into(), &Secret::new("x"), None)
             .await,
         Err(StoreError::NotFound)
     ));
@@ -643,7 +660,7 @@ async fn xelion_context_updates(ctx: Ctx) {
         .unwrap();
 
     let a2 = s
-        .update_xelion_environment(a.id, "a2.example.com", "t2", "http")
+        .update_xelion_environment(a.id, "a2.example.com", "t2", Protocol::Http)
         .await
         .unwrap();
     assert_eq!(
@@ -667,7 +684,7 @@ async fn xelion_context_updates(ctx: Ctx) {
     );
 
     let err = s
-        .update_xelion_environment(a.id, "B.example.com", "t", "https")
+        .update_xelion_environment(a.id, "B.example.com", "t", Protocol::Https)
         .await
         .unwrap_err();
     match &err {
@@ -680,7 +697,7 @@ async fn xelion_context_updates(ctx: Ctx) {
     assert_eq!(s.xelion_context(a.id).await.unwrap(), Some(a2.clone()));
     assert_eq!(s.xelion_context(b.id).await.unwrap(), Some(b.clone()));
     assert!(matches!(
-        s.update_xelion_environment(b.id + 1000, "x", "y", "https")
+        s.update_xelion_environment((b.id.0 + 1000).into(), "x", "y", Protocol::Https)
             .await,
         Err(StoreError::NotFound)
     ));
@@ -695,7 +712,7 @@ async fn xelion_context_updates(ctx: Ctx) {
         "root"
     );
     assert!(matches!(
-        s.update_admin_username(b.id + 1000, "x").await,
+        s.update_admin_username((b.id.0 + 1000).into(), "x").await,
         Err(StoreError::NotFound)
     ));
 
@@ -708,12 +725,12 @@ async fn xelion_context_updates(ctx: Ctx) {
         ADMIN_PASSWORD
     );
     assert!(matches!(
-        s.update_admin_password(b.id + 1000, &Secret::new("x"))
+        s.update_admin_password((b.id.0 + 1000).into(), &Secret::new("x"))
             .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        s.admin_password(b.id + 1000).await,
+        s.admin_password((b.id.0 + 1000).into()).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -739,11 +756,11 @@ async fn replace_mappings(ctx: Ctx) {
                 (
                     before[0].id,
                     NewMapping {
-                        xelion_event: "newCallEvent".to_string(),
+                        xelion_event: XelionEvent::NewCall,
                         crm_resource_uri: "https://zoho.example/callreceived?id=${callId}"
                             .to_string(),
                         crm_resource_payload: None,
-                        method: "GET".to_string(),
+                        method: HttpMethod::Get,
                         headers: Some(json!({"A": "b"})),
                     },
                 ),
@@ -791,8 +808,8 @@ async fn replace_mappings(ctx: Ctx) {
         .replace_mappings(
             crm.id,
             vec![
-                (before[0].id, mapping("changed", None)),
-                (other_before[0].id, mapping("stolen", None)),
+                (before[0].id, mapping("callConnectedEvent", None)),
+                (other_before[0].id, mapping("channelHungUpEvent", None)),
             ],
         )
         .await
@@ -801,8 +818,14 @@ async fn replace_mappings(ctx: Ctx) {
     assert_eq!(s.mappings(crm.id).await.unwrap(), current);
     assert_eq!(s.mappings(other.id).await.unwrap(), other_before);
     assert!(matches!(
-        s.replace_mappings(crm.id, vec![(before[0].id + 1000, mapping("x", None))])
-            .await,
+        s.replace_mappings(
+            crm.id,
+            vec![(
+                (before[0].id.0 + 1000).into(),
+                mapping("channelHungUpEvent", None)
+            )]
+        )
+        .await,
         Err(StoreError::NotFound)
     ));
     // no changes: just the list
@@ -1115,13 +1138,13 @@ async fn moved_ciphertext_does_not_decrypt(ctx: Ctx) {
         .await
         .unwrap();
     let users = s.users(crm.id, None, None).await.unwrap();
-    let (alice, bob): (Id, Id) = (users[0].id, users[1].id);
+    let (alice, bob): (UserId, UserId) = (users[0].id, users[1].id);
 
     // alice's refresh token copied into bob's row
     s.raw_execute(
         "UPDATE user_credentials SET refresh_token = \
          (SELECT refresh_token FROM user_credentials WHERE id = $1) WHERE id = $2",
-        &[alice, bob],
+        &[alice.0, bob.0],
     )
     .await
     .unwrap();
@@ -1132,7 +1155,7 @@ async fn moved_ciphertext_does_not_decrypt(ctx: Ctx) {
     // alice's refresh token copied into her own client secret column
     s.raw_execute(
         "UPDATE user_credentials SET client_secret = refresh_token WHERE id = $1",
-        &[alice],
+        &[alice.0],
     )
     .await
     .unwrap();
@@ -1144,7 +1167,7 @@ async fn moved_ciphertext_does_not_decrypt(ctx: Ctx) {
     s.raw_execute(
         "UPDATE xelion_contexts SET admin_password = \
          (SELECT admin_password FROM xelion_contexts WHERE id = $1) WHERE id = $2",
-        &[a.id, b.id],
+        &[a.id.0, b.id.0],
     )
     .await
     .unwrap();

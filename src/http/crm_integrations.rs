@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use cti_actors::api::{
     CrmIntegrationRequest, CrmIntegrationResponse, UserCredentialsRequest, UserCredentialsView,
 };
+use cti_actors::domain::{CrmContextId, XelionContextId};
 use cti_actors::messages::{
     AddUsers, CreateIntegration, DeleteIntegration, GetIntegration, ListUsers,
 };
@@ -87,7 +88,7 @@ pub async fn create_integration(call: Call, body: web::Bytes) -> Result<HttpResp
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_integration(
     call: Call,
-    path: web::Path<i64>,
+    path: web::Path<XelionContextId>,
 ) -> Result<HttpResponse, HttpError> {
     call.send(DeleteIntegration {
         token: call.token.clone(),
@@ -116,7 +117,7 @@ pub struct UserFilter {
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list_users(
     call: Call,
-    path: web::Path<(i64, i64)>,
+    path: web::Path<(XelionContextId, CrmContextId)>,
     q: web::Query<UserFilter>,
 ) -> Result<HttpResponse, HttpError> {
     let (xid, cid) = path.into_inner();
@@ -146,7 +147,7 @@ pub async fn list_users(
         (status = 422, description = "a user Xelion does not know", body = ErrorBody)))]
 pub async fn add_users(
     call: Call,
-    path: web::Path<(i64, i64)>,
+    path: web::Path<(XelionContextId, CrmContextId)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     call.require_token()?;

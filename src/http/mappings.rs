@@ -2,6 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use cti_actors::api::{EventUriMappingRequest, EventUriMappingView};
+use cti_actors::domain::{CrmContextId, XelionContextId};
 use cti_actors::messages::{GetMappings, PutMappings};
 
 use super::{ok_json, Call, ErrorBody, HttpError};
@@ -25,7 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_mappings(
     call: Call,
-    path: web::Path<(i64, i64)>,
+    path: web::Path<(XelionContextId, CrmContextId)>,
 ) -> Result<HttpResponse, HttpError> {
     let (xid, cid) = path.into_inner();
     let mappings = call
@@ -50,7 +51,7 @@ pub async fn get_mappings(
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn put_mappings(
     call: Call,
-    path: web::Path<(i64, i64)>,
+    path: web::Path<(XelionContextId, CrmContextId)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     call.require_token()?;

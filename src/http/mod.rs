@@ -7,7 +7,7 @@ use actix::{Addr, MailboxError};
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
-use cti_actors::error::codes;
+use cti_actors::error::What;
 use cti_actors::{ApiError, Supervisor};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -52,12 +52,42 @@ impl std::fmt::Display for HttpError {
 
 impl ResponseError for HttpError {
     fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(self.err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        StatusCode::from_u16(self.err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
+
+    /// The one place an error becomes an answer, so the one place it is logged: a server-side
+    /// failure at ERROR (with its detail, which the answer never carries), a caller's mistake
+    /// at DEBUG.
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(ErrorBody {
-            error_code: self.err.code,
-            message: self.err.message.clone(),
+        let spec = self.err.spec();
+        match &self.err {
+            ApiError::Internal { context, detail } => tracing::error!(
+                kind = spec.kind,
+                status = spec.status,
+                resource = %self.resource,
+                error = %detail,
+                "internal error while {context}"
+            ),
+            err if spec.status >= 500 => tracing::error!(
+                kind = spec.kind,
+                status = spec.status,
+                resource = %self.resource,
+                "{err}"
+            ),
+            err => tracing::debug!(
+                kind = spec.kind,
+                status = spec.status,
+                resource = %self.resource,
+                "{err}"
+            ),
+        }
+        let mut resp = HttpResponse::build(self.status_code());
+        if let ApiError::RateLimited { retry_after } = self.err {
+            resp.insert_header(("Retry-After", retry_after.to_string()));
+        }
+        resp.json(ErrorBody {
+            error_code: spec.code,
+            message: self.err.to_string(),
             info: self.resource.clone(),
         })
     }
@@ -96,7 +126,7 @@ impl Call {
         match self.supervisor.send(msg).await {
             Ok(res) => res.map_err(|err| self.error(err)),
             Err(MailboxError::Closed | MailboxError::Timeout) => {
-                Err(self.error(ApiError::unavailable()))
+                Err(self.error(ApiError::Unavailable))
             }
         }
     }
@@ -132,7 +162,7 @@ impl FromRequest for Call {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let Some(supervisor) = req.app_data::<web::Data<Addr<Supervisor>>>() else {
-            return ready(Err(http_error(req, ApiError::unavailable()).into()));
+            return ready(Err(http_error(req, ApiError::Unavailable).into()));
         };
         let token = req
             .headers()
@@ -158,9 +188,7 @@ impl FromRequest for Call {
 /// Parses JSON with the path of the offending field in the error.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(
-            400,
-            codes::EMPTY_PAYLOAD,
+        return Err(ApiError::EmptyPayload(
             "the request body is empty; send JSON",
         ));
     }
@@ -211,11 +239,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     http_error(
         &req,
-        ApiError::new(
-            404,
-            codes::NOT_FOUND,
-            format!("no such endpoint: {} {}", req.method(), req.path()),
-        ),
+        ApiError::NotFound(What::Endpoint {
+            method: req.method().to_string(),
+            path: req.path().to_string(),
+        }),
     )
     .error_response()
 }
@@ -240,12 +267,8 @@ pub async fn access_log(
     );
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         let (req, _) = res.into_parts();
-        let body = ErrorBody {
-            error_code: codes::BAD_PAYLOAD,
-            message: format!("the request body is larger than {BODY_LIMIT} bytes"),
-            info: resource(&req),
-        };
-        let resp = HttpResponse::PayloadTooLarge().json(body);
+        let resp =
+            http_error(&req, ApiError::PayloadTooLarge { limit: BODY_LIMIT }).error_response();
         return Ok(actix_web::dev::ServiceResponse::new(req, resp));
     }
     Ok(res)

@@ -3,7 +3,9 @@
 
 use actix_web::{web, HttpResponse};
 use cti_actors::api::{UpdateValueRequest, UserUpdateRequest, UserView};
+use cti_actors::domain::{CredentialKind, UserId};
 use cti_actors::messages::{DeleteUser, GetUser, UpdateUser, UpdateUserCredential};
+use cti_actors::ApiError;
 
 use super::{ok_json, Call, ErrorBody, HttpError};
 
@@ -23,7 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     params(("userId" = i64, Path)), security(("xelion" = [])),
     responses((status = 200, body = UserView),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_user(call: Call, path: web::Path<i64>) -> Result<HttpResponse, HttpError> {
+pub async fn get_user(call: Call, path: web::Path<UserId>) -> Result<HttpResponse, HttpError> {
     let user = call
         .send(GetUser {
             token: call.token.clone(),
@@ -42,7 +44,7 @@ pub async fn get_user(call: Call, path: web::Path<i64>) -> Result<HttpResponse, 
         (status = 422, body = ErrorBody)))]
 pub async fn update_user(
     call: Call,
-    path: web::Path<i64>,
+    path: web::Path<UserId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     call.require_token()?;
@@ -62,7 +64,7 @@ pub async fn update_user(
     params(("userId" = i64, Path)), security(("xelion" = [])),
     responses((status = 200, description = "deleted"),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete_user(call: Call, path: web::Path<i64>) -> Result<HttpResponse, HttpError> {
+pub async fn delete_user(call: Call, path: web::Path<UserId>) -> Result<HttpResponse, HttpError> {
     call.send(DeleteUser {
         token: call.token.clone(),
         user_id: path.into_inner(),
@@ -81,12 +83,15 @@ pub async fn delete_user(call: Call, path: web::Path<i64>) -> Result<HttpRespons
         (status = 404, body = ErrorBody)))]
 pub async fn update_credential(
     call: Call,
-    path: web::Path<(i64, String)>,
+    path: web::Path<(UserId, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     call.require_token()?;
     let (user_id, kind) = path.into_inner();
     let req: UpdateValueRequest = call.json(&body)?;
+    let kind: CredentialKind = kind
+        .parse()
+        .map_err(|e| call.error(ApiError::bad_parameter(format!("{e}"))))?;
     call.send(UpdateUserCredential {
         token: call.token.clone(),
         user_id,

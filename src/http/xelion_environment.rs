@@ -2,6 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 use cti_actors::api::{AdminPasswordUpdate, AdminUsernameUpdate, XelionEnvironment};
+use cti_actors::domain::XelionContextId;
 use cti_actors::messages::{
     GetEnvironment, PutEnvironment, UpdateAdminPassword, UpdateAdminUsername,
 };
@@ -40,7 +41,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     params(("xelionContextId" = i64, Path)), security(("xelion" = [])),
     responses((status = 200, body = XelionEnvironment),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_environment(call: Call, path: web::Path<i64>) -> Result<HttpResponse, HttpError> {
+pub async fn get_environment(
+    call: Call,
+    path: web::Path<XelionContextId>,
+) -> Result<HttpResponse, HttpError> {
     let env = call
         .send(GetEnvironment {
             token: call.token.clone(),
@@ -57,7 +61,10 @@ pub async fn get_environment(call: Call, path: web::Path<i64>) -> Result<HttpRes
     params(("xelionContextId" = i64, Path)), security(("xelion" = [])),
     responses((status = 200, description = "the tenant's event session", body = Object),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_status(call: Call, path: web::Path<i64>) -> Result<HttpResponse, HttpError> {
+pub async fn get_status(
+    call: Call,
+    path: web::Path<XelionContextId>,
+) -> Result<HttpResponse, HttpError> {
     let status = call
         .send(GetTenantStatus {
             token: call.token.clone(),
@@ -78,7 +85,7 @@ pub async fn get_status(call: Call, path: web::Path<i64>) -> Result<HttpResponse
         (status = 502, body = ErrorBody)))]
 pub async fn put_environment(
     call: Call,
-    path: web::Path<i64>,
+    path: web::Path<XelionContextId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     call.require_token()?;
@@ -120,7 +127,7 @@ fn check_kind(
         (status = 404, body = ErrorBody)))]
 pub async fn update_password(
     call: Call,
-    path: web::Path<i64>,
+    path: web::Path<XelionContextId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     call.require_token()?;
@@ -151,7 +158,7 @@ pub async fn update_password(
         (status = 404, body = ErrorBody)))]
 pub async fn update_username(
     call: Call,
-    path: web::Path<i64>,
+    path: web::Path<XelionContextId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     call.require_token()?;

@@ -9,4 +9,5 @@ mod integrations;
 mod mappings;
 mod secrets;
 mod session;
+mod tenants;
 mod users;

@@ -3,22 +3,23 @@
 
 use super::validate::{non_empty, normalize_host};
 use super::{endpoint, Admin, Scope, TenantChange};
-use crate::api::{AdminPasswordUpdate, AdminUsernameUpdate, Protocol, XelionEnvironment};
+use crate::api::{AdminPasswordUpdate, AdminUsernameUpdate, XelionEnvironment};
+use crate::domain::XelionContextId;
 use crate::error::ApiError;
 use crate::secrets::Secret;
-use crate::store::{Id, XelionContext};
+use crate::store::XelionContext;
 
 impl Admin {
     /// `GET /api/xelion-environment/{id}`.
     pub async fn get_environment(
         &self,
         scope: &Scope,
-        xid: Id,
+        xid: XelionContextId,
     ) -> Result<XelionEnvironment, ApiError> {
         let ctx = self.scoped_context(scope, xid).await?;
         Ok(XelionEnvironment {
             host: ctx.host,
-            protocol: Protocol::from_stored(&ctx.protocol),
+            protocol: ctx.protocol,
             tenant: ctx.tenant,
         })
     }
@@ -28,7 +29,7 @@ impl Admin {
     pub async fn put_environment(
         &self,
         scope: &Scope,
-        xid: Id,
+        xid: XelionContextId,
         env: XelionEnvironment,
     ) -> Result<TenantChange, ApiError> {
         let ctx = self.scoped_context(scope, xid).await?;
@@ -37,13 +38,13 @@ impl Admin {
         let moved = XelionContext {
             host: host.clone(),
             tenant: tenant.clone(),
-            protocol: env.protocol.as_str().to_string(),
+            protocol: env.protocol,
             ..ctx.clone()
         };
         let (ep, xsession) = self.stored_admin_session(&moved).await?;
         self.xelion.logout(&ep, &xsession).await;
         self.store
-            .update_xelion_environment(xid, &host, &tenant, env.protocol.as_str())
+            .update_xelion_environment(xid, &host, &tenant, env.protocol)
             .await?;
         if !ctx.host.eq_ignore_ascii_case(&host) || ctx.tenant != tenant {
             self.store
@@ -57,7 +58,7 @@ impl Admin {
     pub async fn update_admin_username(
         &self,
         scope: &Scope,
-        xid: Id,
+        xid: XelionContextId,
         req: AdminUsernameUpdate,
     ) -> Result<TenantChange, ApiError> {
         let ctx = self.scoped_context(scope, xid).await?;
@@ -79,7 +80,7 @@ impl Admin {
     pub async fn update_admin_password(
         &self,
         scope: &Scope,
-        xid: Id,
+        xid: XelionContextId,
         req: AdminPasswordUpdate,
     ) -> Result<TenantChange, ApiError> {
         let ctx = self.scoped_context(scope, xid).await?;

@@ -10,9 +10,10 @@ use crate::api::{
     CrmIntegrationRequest, CrmIntegrationResponse, Protocol, UserCredentialsRequest,
     UserCredentialsView,
 };
-use crate::error::{codes, xelion_error, ApiError};
+use crate::domain::{CrmContextId, XelionContextId};
+use crate::error::{ApiError, What};
 use crate::secrets::Secret;
-use crate::store::{Id, NewIntegration, NewUserCredentials};
+use crate::store::{NewIntegration, NewUserCredentials};
 use crate::xelion::{XelionEndpoint, XelionSession};
 
 impl Admin {
@@ -37,7 +38,7 @@ impl Admin {
         let mappings = validate_mappings(&req.event_uri_mappings, "eventUriMappings")?;
         let protocol = x.protocol.unwrap_or(Protocol::Https);
         let ep = XelionEndpoint {
-            protocol: protocol.as_str().to_string(),
+            protocol,
             host: host.clone(),
             tenant: tenant.clone(),
         };
@@ -53,7 +54,7 @@ impl Admin {
             .create_integration(NewIntegration {
                 host,
                 tenant,
-                protocol: protocol.as_str().to_string(),
+                protocol,
                 admin_username,
                 admin_password: password,
                 authorization_server_uri,
@@ -83,7 +84,12 @@ impl Admin {
         tenant: &str,
     ) -> Result<CrmIntegrationResponse, ApiError> {
         let host = normalize_host(host)?;
-        let not_found = || ApiError::not_found(format!("crm integration for {host}/{tenant}"));
+        let not_found = || {
+            ApiError::NotFound(What::Integration {
+                host: host.clone(),
+                tenant: tenant.to_string(),
+            })
+        };
         let ctx = match self.store.find_xelion_context(&host, tenant).await? {
             Some(ctx) if scope.covers(&ctx) => ctx,
             _ => return Err(not_found()),
@@ -101,7 +107,7 @@ impl Admin {
     pub async fn delete_integration(
         &self,
         scope: &Scope,
-        xid: Id,
+        xid: XelionContextId,
     ) -> Result<TenantChange, ApiError> {
         let ctx = self.scoped_context(scope, xid).await?;
         self.store.delete_xelion_context(ctx.id).await?;
@@ -112,8 +118,8 @@ impl Admin {
     pub async fn list_users(
         &self,
         scope: &Scope,
-        xid: Id,
-        cid: Id,
+        xid: XelionContextId,
+        cid: CrmContextId,
         username: Option<&str>,
         oid: Option<&str>,
     ) -> Result<Vec<UserCredentialsView>, ApiError> {
@@ -126,15 +132,13 @@ impl Admin {
     pub async fn add_users(
         &self,
         scope: &Scope,
-        xid: Id,
-        cid: Id,
+        xid: XelionContextId,
+        cid: CrmContextId,
         users: Vec<UserCredentialsRequest>,
     ) -> Result<(Vec<UserCredentialsView>, TenantChange), ApiError> {
         let (ctx, crm) = self.scoped_crm_context(scope, xid, cid).await?;
         if users.is_empty() {
-            return Err(ApiError::new(
-                400,
-                codes::EMPTY_PAYLOAD,
+            return Err(ApiError::EmptyPayload(
                 "the request names no user; send an array of user credentials",
             ));
         }
@@ -161,24 +165,20 @@ impl Admin {
         for (i, u) in users.into_iter().enumerate() {
             let name = non_empty(&format!("{path}[{i}].xelionUsername"), &u.xelion_username)?;
             if !seen.insert(name.to_lowercase()) {
-                return Err(ApiError::conflict(format!(
+                return Err(ApiError::Conflict(format!(
                     "{path}[{i}].xelionUsername: `{name}` appears twice in the request"
                 )));
             }
             let found = self
                 .xelion
                 .find_user(ep, &session.authentication, &name)
-                .await
-                .map_err(xelion_error)?;
+                .await?;
             let Some(user) = found else {
-                return Err(ApiError::new(
-                    422,
-                    codes::UNKNOWN_XELION_USER,
-                    format!(
-                        "{path}[{i}].xelionUsername: Xelion tenant `{}` has no user `{name}`",
-                        ep.tenant
-                    ),
-                ));
+                return Err(ApiError::UnknownXelionUser {
+                    field: format!("{path}[{i}].xelionUsername"),
+                    tenant: ep.tenant.clone(),
+                    name,
+                });
             };
             out.push(NewUserCredentials {
                 xelion_username: user.user_name,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::error::{codes, ApiError};
+use crate::error::ApiError;
 
 /// Fixed one-minute windows per key; enough to slow password guessing through the router.
 pub(super) struct LoginLimiter {
@@ -62,11 +62,10 @@ impl LoginLimiter {
                 *entry = (now, 0);
             }
             if entry.1 >= *limit {
-                return Err(ApiError::new(
-                    429,
-                    codes::TOO_MANY_REQUESTS,
-                    "too many login attempts; wait a minute and try again",
-                ));
+                let left = Duration::from_secs(60).saturating_sub(now.duration_since(entry.0));
+                return Err(ApiError::RateLimited {
+                    retry_after: left.as_secs().max(1),
+                });
             }
         }
         for (key, _) in keys {
@@ -89,7 +88,7 @@ mod tests {
         let keys = [("k".to_string(), 2)];
         assert!(l.check(&keys, now).is_ok());
         assert!(l.check(&keys, now).is_ok());
-        assert_eq!(l.check(&keys, now).unwrap_err().status, 429);
+        assert_eq!(l.check(&keys, now).unwrap_err().status(), 429);
         assert!(l.check(&keys, now + Duration::from_secs(61)).is_ok());
     }
 
@@ -98,6 +97,6 @@ mod tests {
         let l = LoginLimiter::new(100, 1);
         assert!(l.check_login_rate("10.0.0.1", "h", "t", "Admin").is_ok());
         let refused = l.check_login_rate("10.0.0.2", "h", "t", "admin");
-        assert_eq!(refused.unwrap_err().status, 429);
+        assert_eq!(refused.unwrap_err().status(), 429);
     }
 }

@@ -6,16 +6,17 @@ use super::validate::validate_mappings;
 use super::views::mapping_view;
 use super::{Admin, Scope, TenantChange};
 use crate::api::{EventUriMappingRequest, EventUriMappingView};
-use crate::error::{codes, ApiError};
-use crate::store::{EventUriMapping, Id, NewMapping};
+use crate::domain::{CrmContextId, MappingId, XelionContextId, XelionEvent};
+use crate::error::ApiError;
+use crate::store::{EventUriMapping, NewMapping};
 
 impl Admin {
     /// `GET .../event-uri-mappings`.
     pub async fn get_mappings(
         &self,
         scope: &Scope,
-        xid: Id,
-        cid: Id,
+        xid: XelionContextId,
+        cid: CrmContextId,
     ) -> Result<Vec<EventUriMappingView>, ApiError> {
         let (_, crm) = self.scoped_crm_context(scope, xid, cid).await?;
         let mappings = self.store.mappings(crm.id).await?;
@@ -27,22 +28,18 @@ impl Admin {
     pub async fn put_mappings(
         &self,
         scope: &Scope,
-        xid: Id,
-        cid: Id,
+        xid: XelionContextId,
+        cid: CrmContextId,
         reqs: Vec<EventUriMappingRequest>,
     ) -> Result<(Vec<EventUriMappingView>, TenantChange), ApiError> {
         let (ctx, crm) = self.scoped_crm_context(scope, xid, cid).await?;
         let existing = self.store.mappings(crm.id).await?;
         if reqs.len() != existing.len() {
-            return Err(ApiError::new(
-                400,
-                codes::MAPPING_COUNT,
-                format!(
-                    "the request has {} mappings but crm context {cid} has {}; send exactly as many elements as GET returns",
-                    reqs.len(),
-                    existing.len()
-                ),
-            ));
+            return Err(ApiError::MappingCount {
+                sent: reqs.len(),
+                stored: existing.len(),
+                crm_context: cid,
+            });
         }
         let validated = validate_mappings(&reqs, "")?;
         let changes = match_mappings(&existing, validated)?;
@@ -57,14 +54,11 @@ impl Admin {
 /// Pairs each validated element with the stored mapping it replaces.
 fn match_mappings(
     existing: &[EventUriMapping],
-    validated: Vec<(Option<Id>, NewMapping)>,
-) -> Result<Vec<(Id, NewMapping)>, ApiError> {
-    let mut per_event: HashMap<&str, Vec<Id>> = HashMap::new();
+    validated: Vec<(Option<MappingId>, NewMapping)>,
+) -> Result<Vec<(MappingId, NewMapping)>, ApiError> {
+    let mut per_event: HashMap<XelionEvent, Vec<MappingId>> = HashMap::new();
     for m in existing {
-        per_event
-            .entry(m.xelion_event.as_str())
-            .or_default()
-            .push(m.id);
+        per_event.entry(m.xelion_event).or_default().push(m.id);
     }
     let mut used = HashSet::new();
     let mut out = Vec::with_capacity(validated.len());
@@ -78,7 +72,7 @@ fn match_mappings(
                 }
                 id
             }
-            None => match per_event.get(m.xelion_event.as_str()).map(Vec::as_slice) {
+            None => match per_event.get(&m.xelion_event).map(Vec::as_slice) {
                 Some([only]) => *only,
                 Some(_) => {
                     return Err(ApiError::bad_payload(format!(

@@ -22,9 +22,10 @@ pub use validate::{normalize_host, validate_mappings};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{codes, xelion_error, ApiError};
+use crate::domain::{CrmContextId, UserId, XelionContextId};
+use crate::error::{ApiError, What};
 use crate::secrets::Secret;
-use crate::store::{ApiSession, CrmContext, Id, Store, UserCredentials, XelionContext};
+use crate::store::{ApiSession, CrmContext, Store, UserCredentials, XelionContext};
 use crate::xelion::{AdminCheck, XelionClient, XelionEndpoint, XelionSession};
 use limiter::LoginLimiter;
 
@@ -63,9 +64,9 @@ pub struct Admin {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TenantChange {
     /// Created or changed: (re)load it.
-    Changed(Id),
+    Changed(XelionContextId),
     /// Deleted: stop it.
-    Deleted(Id),
+    Deleted(XelionContextId),
 }
 
 /// An authenticated caller: the API session its token opened. It sees the objects of one
@@ -114,10 +115,14 @@ impl Admin {
     }
 
     /// A xelion context in the caller's scope; others (and unknown ids) are 404.
-    async fn scoped_context(&self, scope: &Scope, id: Id) -> Result<XelionContext, ApiError> {
+    async fn scoped_context(
+        &self,
+        scope: &Scope,
+        id: XelionContextId,
+    ) -> Result<XelionContext, ApiError> {
         match self.store.xelion_context(id).await? {
             Some(ctx) if scope.covers(&ctx) => Ok(ctx),
-            _ => Err(ApiError::not_found(format!("xelion context {id}"))),
+            _ => Err(ApiError::NotFound(What::XelionContext(id))),
         }
     }
 
@@ -125,13 +130,15 @@ impl Admin {
     async fn scoped_crm_context(
         &self,
         scope: &Scope,
-        xid: Id,
-        cid: Id,
+        xid: XelionContextId,
+        cid: CrmContextId,
     ) -> Result<(XelionContext, CrmContext), ApiError> {
         let ctx = self.scoped_context(scope, xid).await?;
-        let crm = self.store.crm_context(xid, cid).await?.ok_or_else(|| {
-            ApiError::not_found(format!("crm context {cid} of xelion context {xid}"))
-        })?;
+        let crm = self
+            .store
+            .crm_context(xid, cid)
+            .await?
+            .ok_or(ApiError::NotFound(What::CrmContext(cid, xid)))?;
         Ok((ctx, crm))
     }
 
@@ -140,9 +147,9 @@ impl Admin {
     async fn scoped_user(
         &self,
         scope: &Scope,
-        uid: Id,
+        uid: UserId,
     ) -> Result<(XelionContext, UserCredentials), ApiError> {
-        let not_found = || ApiError::not_found(format!("user {uid}"));
+        let not_found = || ApiError::NotFound(What::User(uid));
         let user = self.store.user(uid).await?.ok_or_else(not_found)?;
         let ctx = self
             .scoped_context(scope, user.xelion_context_id)
@@ -160,15 +167,12 @@ impl Admin {
     ) -> Result<XelionSession, ApiError> {
         match self.xelion.verify_admin(ep, user, password).await {
             Ok(AdminCheck::Admin(session)) => Ok(session),
-            Ok(AdminCheck::NotAdmin) => Err(ApiError::new(
-                403,
-                codes::NOT_ADMINISTRATOR,
-                format!(
-                    "`{user}` is not an administrator of tenant `{}` at {}",
-                    ep.tenant, ep.host
-                ),
-            )),
-            Err(e) => Err(xelion_error(e)),
+            Ok(AdminCheck::NotAdmin) => Err(ApiError::NotAdministrator {
+                user: user.to_string(),
+                tenant: ep.tenant.clone(),
+                host: ep.host.clone(),
+            }),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -189,7 +193,7 @@ impl Admin {
 /// The REST endpoint of a stored context.
 pub fn endpoint(ctx: &XelionContext) -> XelionEndpoint {
     XelionEndpoint {
-        protocol: ctx.protocol.clone(),
+        protocol: ctx.protocol,
         host: ctx.host.clone(),
         tenant: ctx.tenant.clone(),
     }

@@ -7,6 +7,7 @@ use super::validate::{non_empty, normalize_host};
 use super::{Admin, Scope};
 use crate::api::{SessionLoginRequest, SessionLoginResponse};
 use crate::clock::{now_unix, xelion_date};
+use crate::domain::Protocol;
 use crate::error::ApiError;
 use crate::secrets::{token_hash, Secret};
 use crate::store::ApiSession;
@@ -50,9 +51,9 @@ impl Admin {
             .check_login_rate(source, &host, &tenant, &req.admin_username)?;
         let stored = self.store.find_xelion_context(&host, &tenant).await?;
         let protocol = match (&stored, req.protocol) {
-            (Some(ctx), _) => ctx.protocol.clone(),
-            (None, Some(p)) => p.as_str().to_string(),
-            (None, None) => "https".to_string(),
+            (Some(ctx), _) => ctx.protocol,
+            (None, Some(p)) => p,
+            (None, None) => Protocol::Https,
         };
         let ep = XelionEndpoint {
             protocol,

@@ -5,13 +5,13 @@ use super::validate::non_empty;
 use super::views::user_view;
 use super::{Admin, Scope, TenantChange};
 use crate::api::{UserUpdateRequest, UserView};
-use crate::error::{codes, xelion_error, ApiError};
+use crate::domain::{CredentialKind, UserId};
+use crate::error::ApiError;
 use crate::secrets::Secret;
-use crate::store::{CredentialKind, Id};
 
 impl Admin {
     /// `GET /api/users/{id}`.
-    pub async fn get_user(&self, scope: &Scope, uid: Id) -> Result<UserView, ApiError> {
+    pub async fn get_user(&self, scope: &Scope, uid: UserId) -> Result<UserView, ApiError> {
         let (_, user) = self.scoped_user(scope, uid).await?;
         Ok(user_view(user))
     }
@@ -20,7 +20,7 @@ impl Admin {
     pub async fn update_user(
         &self,
         scope: &Scope,
-        uid: Id,
+        uid: UserId,
         req: UserUpdateRequest,
     ) -> Result<(UserView, TenantChange), ApiError> {
         let (ctx, _) = self.scoped_user(scope, uid).await?;
@@ -34,17 +34,14 @@ impl Admin {
                     .find_user(&ep, &xsession.authentication, &name)
                     .await;
                 self.xelion.logout(&ep, &xsession).await;
-                match found.map_err(xelion_error)? {
+                match found? {
                     Some(u) => u.oid,
                     None => {
-                        return Err(ApiError::new(
-                            422,
-                            codes::UNKNOWN_XELION_USER,
-                            format!(
-                                "xelionUsername: Xelion tenant `{}` has no user `{name}`",
-                                ctx.tenant
-                            ),
-                        ))
+                        return Err(ApiError::UnknownXelionUser {
+                            field: "xelionUsername".to_string(),
+                            tenant: ctx.tenant,
+                            name,
+                        })
                     }
                 }
             }
@@ -54,22 +51,20 @@ impl Admin {
     }
 
     /// `DELETE /api/users/{id}`.
-    pub async fn delete_user(&self, scope: &Scope, uid: Id) -> Result<TenantChange, ApiError> {
+    pub async fn delete_user(&self, scope: &Scope, uid: UserId) -> Result<TenantChange, ApiError> {
         let (ctx, _) = self.scoped_user(scope, uid).await?;
         self.store.delete_user(uid).await?;
         Ok(TenantChange::Changed(ctx.id))
     }
 
-    /// `POST /api/users/{id}/{type}/update`. The type and value are checked before the user
-    /// is looked up.
+    /// `POST /api/users/{id}/{type}/update`. The value is checked before the user is looked up.
     pub async fn update_user_credential(
         &self,
         scope: &Scope,
-        uid: Id,
-        kind: &str,
+        uid: UserId,
+        kind: CredentialKind,
         value: String,
     ) -> Result<TenantChange, ApiError> {
-        let kind = credential_kind(kind)?;
         if value.is_empty() {
             return Err(ApiError::bad_payload("value: must not be empty"));
         }
@@ -78,18 +73,5 @@ impl Admin {
             .update_user_credential(uid, kind, &Secret::new(value))
             .await?;
         Ok(TenantChange::Changed(ctx.id))
-    }
-}
-
-/// The `{oauthCredentialsType}` of the path.
-fn credential_kind(kind: &str) -> Result<CredentialKind, ApiError> {
-    match kind {
-        "clientid" => Ok(CredentialKind::ClientId),
-        "clientsecret" => Ok(CredentialKind::ClientSecret),
-        "refreshtoken" => Ok(CredentialKind::RefreshToken),
-        "devicecode" => Ok(CredentialKind::DeviceCode),
-        other => Err(ApiError::bad_parameter(format!(
-            "oauthCredentialsType `{other}` is not one of clientid, clientsecret, refreshtoken, devicecode"
-        ))),
     }
 }

@@ -3,34 +3,23 @@
 
 use cti_el::{PayloadTemplate, UriTemplate};
 
-use crate::api::{EventUriMappingRequest, XELION_EVENTS};
-use crate::error::{codes, ApiError};
-use crate::store::{Id, NewMapping};
+use crate::api::EventUriMappingRequest;
+use crate::domain::{HttpMethod, MappingId};
+use crate::error::ApiError;
+use crate::store::NewMapping;
 
-const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
-
-/// Checks events, methods, headers and templates; errors name the field path and column.
+/// Checks methods, headers and templates (the event is typed by then); errors name the field
+/// path and column.
 pub fn validate_mappings(
     reqs: &[EventUriMappingRequest],
     prefix: &str,
-) -> Result<Vec<(Option<Id>, NewMapping)>, ApiError> {
+) -> Result<Vec<(Option<MappingId>, NewMapping)>, ApiError> {
     let mut out = Vec::with_capacity(reqs.len());
     for (i, m) in reqs.iter().enumerate() {
         let at = format!("{prefix}[{i}]");
-        if !XELION_EVENTS.contains(&m.xelion_event.as_str()) {
-            return Err(ApiError::bad_payload(format!(
-                "{at}.xelionEvent: `{}` is not one of {}",
-                m.xelion_event,
-                XELION_EVENTS.join(", ")
-            )));
-        }
         let uri = m.crm_resource_uri.trim();
         if let Err(e) = UriTemplate::parse(uri) {
-            return Err(ApiError::new(
-                400,
-                codes::BAD_TEMPLATE,
-                format!("{at}.crmResourceUri: {e}"),
-            ));
+            return Err(ApiError::BadTemplate(format!("{at}.crmResourceUri: {e}")));
         }
         let lower = uri.to_ascii_lowercase();
         if !(lower.starts_with("http://")
@@ -46,27 +35,19 @@ pub fn validate_mappings(
             None | Some(serde_json::Value::Null) => None,
             Some(p) => {
                 if let Err(e) = PayloadTemplate::parse(p) {
-                    return Err(ApiError::new(
-                        400,
-                        codes::BAD_TEMPLATE,
-                        format!("{at}.crmResourcePayload{}", payload_error_suffix(&e)),
-                    ));
+                    return Err(ApiError::BadTemplate(format!(
+                        "{at}.crmResourcePayload{}",
+                        payload_error_suffix(&e)
+                    )));
                 }
                 Some(p.clone())
             }
         };
         let method = match &m.method {
-            None => "POST".to_string(),
-            Some(method) => {
-                let upper = method.to_ascii_uppercase();
-                if !METHODS.contains(&upper.as_str()) {
-                    return Err(ApiError::bad_payload(format!(
-                        "{at}.method: `{method}` is not one of {}",
-                        METHODS.join(", ")
-                    )));
-                }
-                upper
-            }
+            None => HttpMethod::Post,
+            Some(method) => method
+                .parse::<HttpMethod>()
+                .map_err(|e| ApiError::bad_payload(format!("{at}.method: {e}")))?,
         };
         let headers = match &m.headers {
             None => None,
@@ -101,7 +82,7 @@ pub fn validate_mappings(
         out.push((
             m.id,
             NewMapping {
-                xelion_event: m.xelion_event.clone(),
+                xelion_event: m.xelion_event,
                 crm_resource_uri: uri.to_string(),
                 crm_resource_payload: payload,
                 method,

@@ -3,6 +3,7 @@
 use crate::api::{
     CrmContextView, EventUriMappingView, UserCredentialsView, UserView, XelionContextView,
 };
+use crate::domain::HttpMethod;
 use crate::store::{CrmContext, EventUriMapping, UserCredentials, XelionContext};
 
 pub(super) fn crm_view(c: &CrmContext) -> CrmContextView {
@@ -17,7 +18,7 @@ pub(super) fn xelion_view(x: &XelionContext) -> XelionContextView {
     XelionContextView {
         host: x.host.clone(),
         id: x.id,
-        protocol: x.protocol.clone(),
+        protocol: x.protocol,
         tenant: x.tenant.clone(),
     }
 }
@@ -44,8 +45,8 @@ pub(super) fn mapping_view(m: &EventUriMapping) -> EventUriMappingView {
         crm_resource_payload: m.crm_resource_payload.clone(),
         crm_resource_uri: m.crm_resource_uri.clone(),
         id: m.id,
-        xelion_event: m.xelion_event.clone(),
-        method: (m.method != "POST").then(|| m.method.clone()),
+        xelion_event: m.xelion_event,
+        method: (m.method != HttpMethod::Post).then_some(m.method),
         headers: m.headers.clone(),
     }
 }

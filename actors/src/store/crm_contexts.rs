@@ -3,13 +3,13 @@
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
-use super::{Id, NewIntegration, Store, StoreResult, Tx};
+use super::{CrmContextId, NewIntegration, Store, StoreResult, Tx, XelionContextId};
 
 /// A CRM fed by a Xelion context (`crmContext`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrmContext {
-    pub id: Id,
-    pub xelion_context_id: Id,
+    pub id: CrmContextId,
+    pub xelion_context_id: XelionContextId,
     pub authorization_server_uri: String,
     pub authorization_header_prefix: String,
     pub created_at: String,
@@ -24,7 +24,10 @@ macro_rules! crm_cols {
 
 impl Store {
     /// The crm contexts of a xelion context, oldest first.
-    pub async fn crm_contexts(&self, xelion_context_id: Id) -> StoreResult<Vec<CrmContext>> {
+    pub async fn crm_contexts(
+        &self,
+        xelion_context_id: XelionContextId,
+    ) -> StoreResult<Vec<CrmContext>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             crm_cols!(),
@@ -39,8 +42,8 @@ impl Store {
     /// One crm context, only if it belongs to that xelion context.
     pub async fn crm_context(
         &self,
-        xelion_context_id: Id,
-        crm_context_id: Id,
+        xelion_context_id: XelionContextId,
+        crm_context_id: CrmContextId,
     ) -> StoreResult<Option<CrmContext>> {
         let row = sqlx::query(concat!(
             "SELECT ",
@@ -58,7 +61,7 @@ impl Store {
 /// Inserts the crm context of a new integration, inside `tx`.
 pub(super) async fn insert_crm_context(
     tx: &mut Tx,
-    xelion_context_id: Id,
+    xelion_context_id: XelionContextId,
     new: &NewIntegration,
     now: &str,
 ) -> StoreResult<CrmContext> {
@@ -79,8 +82,8 @@ pub(super) async fn insert_crm_context(
 /// Whether the crm context exists and belongs to the xelion context, read inside `tx`.
 pub(super) async fn crm_context_belongs(
     tx: &mut Tx,
-    xelion_context_id: Id,
-    crm_context_id: Id,
+    xelion_context_id: XelionContextId,
+    crm_context_id: CrmContextId,
 ) -> StoreResult<bool> {
     let row = sqlx::query("SELECT id FROM crm_contexts WHERE id = $1 AND xelion_context_id = $2")
         .bind(crm_context_id)

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Id, Store, StoreResult};
+use super::{Store, StoreResult, XelionContextId};
 use crate::clock::created_at_now;
 use crate::secrets::Secret;
 
@@ -19,7 +19,10 @@ pub struct EventSession {
 
 impl Store {
     /// The stored event session of a xelion context, if any.
-    pub async fn event_session(&self, xelion_context_id: Id) -> StoreResult<Option<EventSession>> {
+    pub async fn event_session(
+        &self,
+        xelion_context_id: XelionContextId,
+    ) -> StoreResult<Option<EventSession>> {
         let row = sqlx::query(
             "SELECT user_space, authentication FROM event_sessions WHERE xelion_context_id = $1",
         )
@@ -43,7 +46,7 @@ impl Store {
     /// for a context that no longer exists.
     pub async fn save_event_session(
         &self,
-        xelion_context_id: Id,
+        xelion_context_id: XelionContextId,
         user_space: &str,
         authentication: Option<&Secret>,
     ) -> StoreResult<()> {

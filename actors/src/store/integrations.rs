@@ -3,7 +3,9 @@
 
 use super::crm_contexts::insert_crm_context;
 use super::mappings::insert_mapping;
-use super::{CrmContext, NewMapping, NewUserCredentials, Store, StoreResult, XelionContext};
+use super::{
+    CrmContext, NewMapping, NewUserCredentials, Protocol, Store, StoreResult, XelionContext,
+};
 use crate::clock;
 use crate::secrets::Secret;
 
@@ -12,7 +14,7 @@ use crate::secrets::Secret;
 pub struct NewIntegration {
     pub host: String,
     pub tenant: String,
-    pub protocol: String,
+    pub protocol: Protocol,
     pub admin_username: String,
     pub admin_password: Secret,
     pub authorization_server_uri: String,

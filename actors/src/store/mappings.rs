@@ -4,19 +4,19 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
-use super::{Id, Store, StoreError, StoreResult, Tx};
+use super::{CrmContextId, HttpMethod, MappingId, Store, StoreError, StoreResult, Tx, XelionEvent};
 
 /// An event URI mapping of a CRM context.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventUriMapping {
-    pub id: Id,
-    pub crm_context_id: Id,
-    pub xelion_event: String,
+    pub id: MappingId,
+    pub crm_context_id: CrmContextId,
+    pub xelion_event: XelionEvent,
     pub crm_resource_uri: String,
     /// `None` means the request carries no body.
     pub crm_resource_payload: Option<Value>,
     /// HTTP method, `POST` unless the mapping says otherwise.
-    pub method: String,
+    pub method: HttpMethod,
     /// Extra headers (a JSON object of strings), if any.
     pub headers: Option<Value>,
     /// `yyyy-MM-ddTHH:mm:ss.fffffffff` (UTC), as in the CTI API document.
@@ -26,10 +26,10 @@ pub struct EventUriMapping {
 /// A mapping to store. `id` names the existing mapping it replaces (PUT), if any.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewMapping {
-    pub xelion_event: String,
+    pub xelion_event: XelionEvent,
     pub crm_resource_uri: String,
     pub crm_resource_payload: Option<Value>,
-    pub method: String,
+    pub method: HttpMethod,
     pub headers: Option<Value>,
 }
 
@@ -42,7 +42,10 @@ macro_rules! mapping_cols {
 
 impl Store {
     /// Mappings of a crm context, by id.
-    pub async fn mappings(&self, crm_context_id: Id) -> StoreResult<Vec<EventUriMapping>> {
+    pub async fn mappings(
+        &self,
+        crm_context_id: CrmContextId,
+    ) -> StoreResult<Vec<EventUriMapping>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             mapping_cols!(),
@@ -59,8 +62,8 @@ impl Store {
     /// a mapping of that crm context. A replaced mapping keeps its id and `created_at`.
     pub async fn replace_mappings(
         &self,
-        crm_context_id: Id,
-        changes: Vec<(Id, NewMapping)>,
+        crm_context_id: CrmContextId,
+        changes: Vec<(MappingId, NewMapping)>,
     ) -> StoreResult<Vec<EventUriMapping>> {
         let mut tx = self.begin().await?;
         for (id, m) in &changes {
@@ -68,10 +71,10 @@ impl Store {
                 "UPDATE event_uri_mappings SET xelion_event = $1, crm_resource_uri = $2, \
                  crm_resource_payload = $3, method = $4, headers = $5 WHERE id = $6 AND crm_context_id = $7",
             )
-            .bind(&m.xelion_event)
+            .bind(m.xelion_event.as_str())
             .bind(&m.crm_resource_uri)
             .bind(json_text(m.crm_resource_payload.as_ref()))
-            .bind(&m.method)
+            .bind(m.method.as_str())
             .bind(json_text(m.headers.as_ref()))
             .bind(*id)
             .bind(crm_context_id)
@@ -101,7 +104,7 @@ impl Store {
 /// Inserts one mapping of a crm context, inside `tx`.
 pub(super) async fn insert_mapping(
     tx: &mut Tx,
-    crm_context_id: Id,
+    crm_context_id: CrmContextId,
     m: &NewMapping,
     now: &str,
 ) -> StoreResult<()> {
@@ -110,10 +113,10 @@ pub(super) async fn insert_mapping(
          crm_resource_payload, method, headers, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(crm_context_id)
-    .bind(&m.xelion_event)
+    .bind(m.xelion_event.as_str())
     .bind(&m.crm_resource_uri)
     .bind(json_text(m.crm_resource_payload.as_ref()))
-    .bind(&m.method)
+    .bind(m.method.as_str())
     .bind(json_text(m.headers.as_ref()))
     .bind(now)
     .execute(&mut **tx)
@@ -138,14 +141,27 @@ fn json_value(row: &AnyRow, column: &str) -> Result<Option<Value>, sqlx::Error> 
     .transpose()
 }
 
+/// A text column holding a domain value; one that does not parse is a decode error, not a panic.
+fn parse_column<T>(row: &AnyRow, column: &str) -> Result<T, sqlx::Error>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = row.try_get(column)?;
+    text.parse().map_err(|e: T::Err| sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: Box::new(e),
+    })
+}
+
 fn mapping_row(r: &AnyRow) -> StoreResult<EventUriMapping> {
     Ok(EventUriMapping {
         id: r.try_get("id")?,
         crm_context_id: r.try_get("crm_context_id")?,
-        xelion_event: r.try_get("xelion_event")?,
+        xelion_event: parse_column(r, "xelion_event")?,
         crm_resource_uri: r.try_get("crm_resource_uri")?,
         crm_resource_payload: json_value(r, "crm_resource_payload")?,
-        method: r.try_get("method")?,
+        method: parse_column(r, "method")?,
         headers: json_value(r, "headers")?,
         created_at: r.try_get("created_at")?,
     })

@@ -26,17 +26,30 @@ pub mod testdb;
 mod users;
 mod xelion_contexts;
 
+pub use crate::domain::CredentialKind;
 pub use crm_contexts::CrmContext;
 pub use integrations::NewIntegration;
 pub use mappings::{EventUriMapping, NewMapping};
 pub use sessions::ApiSession;
-pub use users::{CredentialKind, NewUserCredentials, UserCredentials, UserSecrets};
+pub use users::{NewUserCredentials, UserCredentials, UserSecrets};
 pub use xelion_contexts::XelionContext;
 
 pub use event_sessions::EventSession;
 
-/// Row id of any table.
+/// Row id of any table, as the sealing helpers bind it into associated data. Each table's
+/// own id has its type in [`crate::domain`].
 pub type Id = i64;
+
+pub use crate::domain::{
+    CrmContextId, HttpMethod, MappingId, Protocol, UserId, XelionContextId, XelionEvent,
+};
+
+/// The id of a row of any table, as sealing binds it into a secret's associated data
+/// (`<table>.<column>:<id>`): the number, whichever table's id type carries it.
+trait RowId: std::fmt::Display + Copy {}
+impl RowId for Id {}
+impl RowId for XelionContextId {}
+impl RowId for UserId {}
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +189,7 @@ impl Store {
         })
     }
 
-    fn seal(&self, column: &str, id: Id, value: &Secret) -> StoreResult<String> {
+    fn seal(&self, column: &str, id: impl RowId, value: &Secret) -> StoreResult<String> {
         self.cipher
             .try_encrypt(value.expose(), &format!("{column}:{id}"))
             .map_err(StoreError::Crypto)
@@ -185,7 +198,7 @@ impl Store {
     fn seal_opt(
         &self,
         column: &str,
-        id: Id,
+        id: impl RowId,
         value: Option<&Secret>,
     ) -> StoreResult<Option<String>> {
         value.map(|v| self.seal(column, id, v)).transpose()
@@ -194,7 +207,7 @@ impl Store {
     fn open_sealed(
         &self,
         column: &str,
-        id: Id,
+        id: impl RowId,
         stored: Option<String>,
     ) -> StoreResult<Option<Secret>> {
         stored

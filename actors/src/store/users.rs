@@ -6,16 +6,18 @@ use sqlx::Row as _;
 
 use super::crm_contexts::crm_context_belongs;
 use super::rows::{conflict_or, found};
-use super::{Id, Store, StoreError, StoreResult, Tx};
+use super::{
+    CredentialKind, CrmContextId, Store, StoreError, StoreResult, Tx, UserId, XelionContextId,
+};
 use crate::clock;
 use crate::secrets::Secret;
 
 /// A Xelion user registered for a CRM context, without its secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserCredentials {
-    pub id: Id,
-    pub xelion_context_id: Id,
-    pub crm_context_id: Id,
+    pub id: UserId,
+    pub xelion_context_id: XelionContextId,
+    pub crm_context_id: CrmContextId,
     pub xelion_username: String,
     pub xelion_oid: String,
     pub client_id: Option<String>,
@@ -29,15 +31,6 @@ pub struct UserSecrets {
     pub device_code: Option<Secret>,
     pub refresh_token: Option<Secret>,
     pub access_token: Option<Secret>,
-}
-
-/// Which credential `POST /api/users/{id}/{type}/update` replaces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialKind {
-    ClientId,
-    ClientSecret,
-    RefreshToken,
-    DeviceCode,
 }
 
 /// A user to register.
@@ -68,7 +61,7 @@ impl Store {
     /// Users of a crm context, optionally filtered by exact username and/or oid, by id.
     pub async fn users(
         &self,
-        crm_context_id: Id,
+        crm_context_id: CrmContextId,
         username: Option<&str>,
         oid: Option<&str>,
     ) -> StoreResult<Vec<UserCredentials>> {
@@ -112,8 +105,8 @@ impl Store {
     /// (or appears twice in `users`); nothing is stored then.
     pub async fn add_users(
         &self,
-        xelion_context_id: Id,
-        crm_context_id: Id,
+        xelion_context_id: XelionContextId,
+        crm_context_id: CrmContextId,
         users: Vec<NewUserCredentials>,
     ) -> StoreResult<Vec<UserCredentials>> {
         let now = clock::created_at_now();
@@ -136,8 +129,8 @@ impl Store {
     pub(super) async fn insert_user(
         &self,
         tx: &mut Tx,
-        xelion_context_id: Id,
-        crm_context_id: Id,
+        xelion_context_id: XelionContextId,
+        crm_context_id: CrmContextId,
         user: &NewUserCredentials,
         now: &str,
     ) -> StoreResult<UserCredentials> {
@@ -176,7 +169,7 @@ impl Store {
     }
 
     /// One user by id.
-    pub async fn user(&self, id: Id) -> StoreResult<Option<UserCredentials>> {
+    pub async fn user(&self, id: UserId) -> StoreResult<Option<UserCredentials>> {
         let row = sqlx::query(concat!(
             "SELECT ",
             user_cols!(),
@@ -192,7 +185,7 @@ impl Store {
     /// duplicate username in its crm context.
     pub async fn update_user_identity(
         &self,
-        id: Id,
+        id: UserId,
         username: &str,
         oid: &str,
     ) -> StoreResult<UserCredentials> {
@@ -213,7 +206,7 @@ impl Store {
     }
 
     /// Deletes a user. `NotFound` if absent.
-    pub async fn delete_user(&self, id: Id) -> StoreResult<()> {
+    pub async fn delete_user(&self, id: UserId) -> StoreResult<()> {
         let done = sqlx::query("DELETE FROM user_credentials WHERE id = $1")
             .bind(id)
             .execute(self.pool())
@@ -225,7 +218,7 @@ impl Store {
     /// Setting a refresh token or device code clears the stored access token.
     pub async fn update_user_credential(
         &self,
-        id: Id,
+        id: UserId,
         kind: CredentialKind,
         value: &Secret,
     ) -> StoreResult<()> {
@@ -252,7 +245,7 @@ impl Store {
     }
 
     /// The decrypted secrets of a user. `NotFound` if absent.
-    pub async fn user_secrets(&self, id: Id) -> StoreResult<UserSecrets> {
+    pub async fn user_secrets(&self, id: UserId) -> StoreResult<UserSecrets> {
         let row = sqlx::query(
             "SELECT client_secret, device_code, refresh_token, access_token FROM user_credentials WHERE id = $1",
         )
@@ -271,7 +264,7 @@ impl Store {
     /// Stores tokens obtained from the CRM (a rotated refresh token when given). `NotFound` if absent.
     pub async fn store_user_tokens(
         &self,
-        id: Id,
+        id: UserId,
         access_token: &Secret,
         refresh_token: Option<&Secret>,
     ) -> StoreResult<()> {

@@ -4,17 +4,16 @@ use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
 use super::rows::{conflict_or, found};
-use super::{Id, NewIntegration, Store, StoreError, StoreResult, Tx};
+use super::{NewIntegration, Protocol, Store, StoreError, StoreResult, Tx, XelionContextId};
 use crate::secrets::Secret;
 
 /// A Xelion tenant the server works for (`xelionContext`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XelionContext {
-    pub id: Id,
+    pub id: XelionContextId,
     pub host: String,
     pub tenant: String,
-    /// `http` or `https`.
-    pub protocol: String,
+    pub protocol: Protocol,
     pub admin_username: String,
     pub created_at: String,
 }
@@ -43,7 +42,7 @@ impl Store {
     }
 
     /// One xelion context by id.
-    pub async fn xelion_context(&self, id: Id) -> StoreResult<Option<XelionContext>> {
+    pub async fn xelion_context(&self, id: XelionContextId) -> StoreResult<Option<XelionContext>> {
         let row = sqlx::query(concat!(
             "SELECT ",
             xc_cols!(),
@@ -91,19 +90,19 @@ impl Store {
         )
         .bind(&new.host)
         .bind(&new.tenant)
-        .bind(&new.protocol)
+        .bind(new.protocol.as_str())
         .bind(&new.admin_username)
         .bind(now)
         .fetch_optional(&mut **tx)
         .await?;
-        let xc_id: Id = match inserted {
+        let xc_id: XelionContextId = match inserted {
             Some(row) => row.try_get("id")?,
             None => {
                 let row = sqlx::query(
                     "UPDATE xelion_contexts SET protocol = $1, admin_username = $2 \
                      WHERE lower(host) = $3 AND tenant = $4 RETURNING id",
                 )
-                .bind(&new.protocol)
+                .bind(new.protocol.as_str())
                 .bind(&new.admin_username)
                 .bind(new.host.to_ascii_lowercase())
                 .bind(&new.tenant)
@@ -127,7 +126,7 @@ impl Store {
     }
 
     /// Deletes a xelion context and everything under it. `NotFound` if absent.
-    pub async fn delete_xelion_context(&self, id: Id) -> StoreResult<()> {
+    pub async fn delete_xelion_context(&self, id: XelionContextId) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         // The foreign keys cascade to crm contexts, users and mappings.
         let done = sqlx::query("DELETE FROM xelion_contexts WHERE id = $1")
@@ -145,10 +144,10 @@ impl Store {
     /// if another context has that host+tenant.
     pub async fn update_xelion_environment(
         &self,
-        id: Id,
+        id: XelionContextId,
         host: &str,
         tenant: &str,
-        protocol: &str,
+        protocol: Protocol,
     ) -> StoreResult<XelionContext> {
         let row = sqlx::query(concat!(
             "UPDATE xelion_contexts SET host = $1, tenant = $2, protocol = $3 WHERE id = $4 RETURNING ",
@@ -156,7 +155,7 @@ impl Store {
         ))
         .bind(host)
         .bind(tenant)
-        .bind(protocol)
+        .bind(protocol.as_str())
         .bind(id)
         .fetch_optional(self.pool())
         .await
@@ -168,7 +167,11 @@ impl Store {
     }
 
     /// Replaces the admin username. `NotFound` if absent.
-    pub async fn update_admin_username(&self, id: Id, username: &str) -> StoreResult<()> {
+    pub async fn update_admin_username(
+        &self,
+        id: XelionContextId,
+        username: &str,
+    ) -> StoreResult<()> {
         let done = sqlx::query("UPDATE xelion_contexts SET admin_username = $1 WHERE id = $2")
             .bind(username)
             .bind(id)
@@ -178,7 +181,11 @@ impl Store {
     }
 
     /// Replaces the admin password. `NotFound` if absent.
-    pub async fn update_admin_password(&self, id: Id, password: &Secret) -> StoreResult<()> {
+    pub async fn update_admin_password(
+        &self,
+        id: XelionContextId,
+        password: &Secret,
+    ) -> StoreResult<()> {
         let sealed = self.seal(XC_ADMIN_PASSWORD, id, password)?;
         let done = sqlx::query("UPDATE xelion_contexts SET admin_password = $1 WHERE id = $2")
             .bind(sealed)
@@ -189,7 +196,7 @@ impl Store {
     }
 
     /// The decrypted admin password of a context. `NotFound` if absent.
-    pub async fn admin_password(&self, id: Id) -> StoreResult<Secret> {
+    pub async fn admin_password(&self, id: XelionContextId) -> StoreResult<Secret> {
         let row = sqlx::query("SELECT admin_password FROM xelion_contexts WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
@@ -208,7 +215,7 @@ fn xelion_row(r: &AnyRow) -> StoreResult<XelionContext> {
         id: r.try_get("id")?,
         host: r.try_get("host")?,
         tenant: r.try_get("tenant")?,
-        protocol: r.try_get("protocol")?,
+        protocol: Protocol::from_stored(&r.try_get::<String, _>("protocol")?),
         admin_username: r.try_get("admin_username")?,
         created_at: r.try_get("created_at")?,
     })

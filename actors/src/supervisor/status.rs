@@ -6,8 +6,8 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::Supervisor;
+use crate::domain::XelionContextId as Id;
 use crate::error::ApiError;
-use crate::store::Id;
 use crate::tenant::{GetStatus, TenantState, TenantStatus};
 
 /// The status of one tenant, for an authenticated caller of its scope.

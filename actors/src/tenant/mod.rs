@@ -31,9 +31,10 @@ use self::socket::{Socket, SocketCmd, SocketError, SocketNews, SocketSettings};
 use self::status::Stats;
 pub use self::status::{TenantState, TenantStatus};
 use crate::clock::{now_unix, parse_xelion_date};
+use crate::domain::XelionContextId as Id;
 use crate::domain::XelionEvent;
 use crate::secrets::Secret;
-use crate::store::{Id, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::xelion::{XelionClient, XelionEndpoint, XelionError, XelionSession};
 
 /// Timers and limits of the tenants' event sessions.
@@ -190,9 +191,7 @@ impl TenantActor {
             for crm in store.crm_contexts(id).await? {
                 for m in store.mappings(crm.id).await? {
                     mappings += 1;
-                    if let Ok(e) = m.xelion_event.parse::<XelionEvent>() {
-                        events.insert(e);
-                    }
+                    events.insert(m.xelion_event);
                 }
             }
             let stored_session = if first {
@@ -220,7 +219,7 @@ impl TenantActor {
             Ok(Some(config)) => act.loaded(config, ctx),
             Ok(None) => act.stop_now(ctx),
             Err(e) => {
-                tracing::warn!(id = act.id, error = %e, "tenant could not be loaded; retrying");
+                tracing::warn!(id = %act.id, error = %e, "tenant could not be loaded; retrying");
                 ctx.run_later(Duration::from_secs(5), |act, ctx| act.reload(ctx));
             }
         }));
@@ -236,13 +235,13 @@ impl TenantActor {
             self.previous_token = token;
         }
         let Some(old) = self.config.replace(config.clone()) else {
-            tracing::info!(tenant = %self.label, id = self.id, mappings = config.mappings, "tenant loaded");
+            tracing::info!(tenant = %self.label, id = %self.id, mappings = config.mappings, "tenant loaded");
             let delay = self.first_delay;
             self.schedule_attempt(ctx, delay);
             return;
         };
         if !old.same_login(&config) {
-            tracing::info!(tenant = %self.label, id = self.id, "Xelion environment or admin credentials changed; reconnecting");
+            tracing::info!(tenant = %self.label, id = %self.id, "Xelion environment or admin credentials changed; reconnecting");
             self.teardown(Some(old.endpoint));
             self.backoff.reset();
             self.schedule_attempt(ctx, Duration::ZERO);
@@ -332,7 +331,7 @@ impl TenantActor {
         self.session = Some(session);
         actix::spawn(async move {
             if let Err(e) = store.save_event_session(id, &space, Some(&token)).await {
-                tracing::warn!(id, error = %e, "event session could not be stored");
+                tracing::warn!(%id, error = %e, "event session could not be stored");
             }
         });
         self.schedule_renew(ctx);
@@ -351,7 +350,7 @@ impl TenantActor {
         self.stats.connected_once = true;
         self.stats.enter(TenantState::Subscribed);
         self.stats.subscribed = events.clone();
-        tracing::info!(tenant = %self.label, id = self.id, events = ?events, "subscribed");
+        tracing::info!(tenant = %self.label, id = %self.id, events = ?events, "subscribed");
         if let Some(wanted) = self.config.as_ref().map(|c| &c.events) {
             if *wanted != events {
                 let _ = tx.send(SocketCmd::Subscribe(wanted.clone()));
@@ -402,9 +401,9 @@ impl TenantActor {
             _ => (TenantState::BackingOff, self.backoff.next_delay()),
         };
         if state == TenantState::CredentialsRejected {
-            tracing::warn!(tenant = %self.label, id = self.id, error = %message, "Xelion refused the admin credentials; update them through the API");
+            tracing::warn!(tenant = %self.label, id = %self.id, error = %message, "Xelion refused the admin credentials; update them through the API");
         } else {
-            tracing::warn!(tenant = %self.label, id = self.id, error = %message, retry_in = ?delay, "Xelion event session failed");
+            tracing::warn!(tenant = %self.label, id = %self.id, error = %message, retry_in = ?delay, "Xelion event session failed");
         }
         self.stats.last_error = Some(message);
         self.stats.enter(state);
@@ -421,7 +420,7 @@ impl TenantActor {
             Err(e) => e,
         };
         let delay = self.backoff.next_delay();
-        tracing::warn!(tenant = %self.label, id = self.id, error = %err, retry_in = ?delay, "Xelion websocket lost");
+        tracing::warn!(tenant = %self.label, id = %self.id, error = %err, retry_in = ?delay, "Xelion websocket lost");
         self.stats.last_error = Some(err.to_string());
         self.stats.enter(TenantState::BackingOff);
         self.schedule_attempt(ctx, delay);
@@ -464,7 +463,7 @@ impl TenantActor {
             {
                 Ok(s) => Ok((s, space)),
                 Err(e) => {
-                    tracing::info!(id, error = %e, "session renewal failed; logging in again");
+                    tracing::info!(%id, error = %e, "session renewal failed; logging in again");
                     let previous = Some(session.authentication.clone());
                     login(
                         &deps,
@@ -484,7 +483,7 @@ impl TenantActor {
             Ok((session, space)) if !act.stopping => act.adopt_session(session, space, ctx),
             Ok(_) => {}
             Err(e) => {
-                tracing::warn!(id = act.id, error = %e, "Xelion session lost; the next connection logs in");
+                tracing::warn!(id = %act.id, error = %e, "Xelion session lost; the next connection logs in");
                 if act.gen == gen {
                     act.session = None;
                 }
@@ -494,7 +493,7 @@ impl TenantActor {
 
     /// The entry of routing: one call event of this tenant.
     fn hand_off(&mut self, event: CallEvent) {
-        tracing::debug!(tenant = %self.label, id = self.id, event = %event.event, call_id = event.call_id().unwrap_or(""), "call event");
+        tracing::debug!(tenant = %self.label, id = %self.id, event = %event.event, call_id = event.call_id().unwrap_or(""), "call event");
     }
 
     fn stop_now(&mut self, ctx: &mut Context<Self>) {
@@ -623,8 +622,7 @@ async fn login(
                 "xelion-cti-events-{id}-{:08x}",
                 rand::thread_rng().gen::<u32>()
             );
-            tracing::info!(
-                id,
+            tracing::info!(%id,
                 "an earlier event session still lives; opening one under a new userSpace"
             );
             let s = deps.xelion.login(ep, user, password, &space).await?;
@@ -656,7 +654,7 @@ impl Actor for TenantActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        tracing::info!(tenant = %self.label, id = self.id, "tenant stopped");
+        tracing::info!(tenant = %self.label, id = %self.id, "tenant stopped");
     }
 }
 
@@ -683,11 +681,11 @@ impl Handler<News> for TenantActor {
             }
             SocketNews::Frame(Frame::Rejected(why)) => {
                 *self.stats.rejected.entry(why.as_str()).or_default() += 1;
-                tracing::warn!(tenant = %self.label, id = self.id, reason = why.as_str(), "websocket frame dropped");
+                tracing::warn!(tenant = %self.label, id = %self.id, reason = why.as_str(), "websocket frame dropped");
             }
             SocketNews::Frame(Frame::Other) => {}
             SocketNews::Subscribed(events) => {
-                tracing::info!(tenant = %self.label, id = self.id, events = ?events, "subscriptions changed");
+                tracing::info!(tenant = %self.label, id = %self.id, events = ?events, "subscriptions changed");
                 self.stats.subscribed = events;
             }
         }

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::clock::{now_unix, xelion_date};
+use crate::domain::XelionContextId as Id;
 use crate::domain::XelionEvent;
-use crate::store::Id;
 
 /// The state of a tenant's event socket (or of its actor, when that is gone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
