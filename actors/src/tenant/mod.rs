@@ -204,7 +204,7 @@ impl TenantActor {
             };
             Ok(Some(Config {
                 endpoint: XelionEndpoint {
-                    protocol: xctx.protocol.clone(),
+                    protocol: xctx.protocol,
                     host: xctx.host.clone(),
                     tenant: xctx.tenant.clone(),
                 },
