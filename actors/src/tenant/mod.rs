@@ -11,8 +11,10 @@
 //! it back, and Xelion ends the old session instead of refusing the new one (10005).
 
 pub mod backoff;
+mod connect;
 pub mod event;
 pub mod gate;
+mod handlers;
 pub mod socket;
 pub mod status;
 
@@ -25,9 +27,12 @@ use rand::Rng;
 use tokio::sync::mpsc;
 
 use self::backoff::Backoff;
-use self::event::{CallEvent, Frame};
+use self::connect::{is_credentials_rejected, login, Attempt, Attempted, Failure};
+use self::event::CallEvent;
 use self::gate::LoginGate;
-use self::socket::{Socket, SocketCmd, SocketError, SocketNews, SocketSettings};
+use self::handlers::News;
+pub use self::handlers::{GetStatus, Reload, Stop};
+use self::socket::{Socket, SocketCmd, SocketError, SocketSettings};
 use self::status::Stats;
 pub use self::status::{TenantState, TenantStatus};
 use crate::clock::{now_unix, parse_xelion_date};
@@ -505,146 +510,6 @@ impl TenantActor {
     }
 }
 
-/// One connection attempt: everything it needs, cloned out of the actor.
-struct Attempt {
-    id: Id,
-    deps: TenantDeps,
-    endpoint: XelionEndpoint,
-    user: String,
-    password: Secret,
-    events: BTreeSet<XelionEvent>,
-    session: Option<XelionSession>,
-    user_space: String,
-    previous: Option<Secret>,
-}
-
-/// What an attempt brought back: a new session even when the socket then failed.
-struct Attempted {
-    fresh: Option<(XelionSession, String)>,
-    session_rejected: bool,
-    outcome: Result<(Socket, BTreeSet<XelionEvent>), Failure>,
-}
-
-/// Why an attempt failed.
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    #[error("{0}")]
-    Xelion(#[from] XelionError),
-    #[error("{0}")]
-    Socket(#[from] SocketError),
-}
-
-impl Attempt {
-    async fn run(self) -> Attempted {
-        let mut fresh = None;
-        let mut session_rejected = false;
-        let outcome = self.connect(&mut fresh, &mut session_rejected).await;
-        Attempted {
-            fresh,
-            session_rejected,
-            outcome,
-        }
-    }
-
-    async fn connect(
-        &self,
-        fresh: &mut Option<(XelionSession, String)>,
-        session_rejected: &mut bool,
-    ) -> Result<(Socket, BTreeSet<XelionEvent>), Failure> {
-        let ep = &self.endpoint;
-        let mut session = match &self.session {
-            Some(s) => s.clone(),
-            None => {
-                let (s, space) = self.login(self.previous.clone()).await?;
-                *fresh = Some((s.clone(), space));
-                s
-            }
-        };
-        let url = match self.deps.xelion.websocket_url(ep, &session).await {
-            Ok(url) => url,
-            Err(e) if e.is_unauthorized() && fresh.is_none() => {
-                // The kept session expired: log in again, handing its token back.
-                *session_rejected = true;
-                let (s, space) = self.login(Some(session.authentication.clone())).await?;
-                *fresh = Some((s.clone(), space));
-                session = s;
-                self.deps.xelion.websocket_url(ep, &session).await?
-            }
-            Err(e) => {
-                *session_rejected = e.is_unauthorized();
-                return Err(e.into());
-            }
-        };
-        let mut socket =
-            socket::open(&url, self.deps.xelion.policy(), &self.deps.settings.socket).await?;
-        socket::subscribe(&mut socket, &self.events).await?;
-        Ok((socket, self.events.clone()))
-    }
-
-    async fn login(
-        &self,
-        previous: Option<Secret>,
-    ) -> Result<(XelionSession, String), XelionError> {
-        login(
-            &self.deps,
-            self.id,
-            &self.endpoint,
-            &self.user,
-            &self.password,
-            &self.user_space,
-            previous,
-        )
-        .await
-    }
-}
-
-/// Logs in through the gate with the tenant's userSpace, handing back `previous` so that
-/// Xelion ends that session first. If Xelion still refuses with 10005 (an old session lives
-/// whose token is lost), the session opens under a new userSpace; the old one expires on its
-/// own.
-async fn login(
-    deps: &TenantDeps,
-    id: Id,
-    ep: &XelionEndpoint,
-    user: &str,
-    password: &Secret,
-    user_space: &str,
-    previous: Option<Secret>,
-) -> Result<(XelionSession, String), XelionError> {
-    let _turn = deps.gate.enter().await;
-    match deps
-        .xelion
-        .login_replacing(ep, user, password, user_space, previous.as_ref())
-        .await
-    {
-        Err(XelionError::Api { code: 10005, .. }) => {
-            let space = format!(
-                "xelion-cti-events-{id}-{:08x}",
-                rand::thread_rng().gen::<u32>()
-            );
-            tracing::info!(%id,
-                "an earlier event session still lives; opening one under a new userSpace"
-            );
-            let s = deps.xelion.login(ep, user, password, &space).await?;
-            Ok((s, space))
-        }
-        other => other.map(|s| (s, user_space.to_string())),
-    }
-}
-
-/// Wrong user name or password (10004) or a disabled account (10006): retrying soon would
-/// only risk a lock-out.
-fn is_credentials_rejected(e: &XelionError) -> bool {
-    matches!(
-        e,
-        XelionError::Api {
-            status: 401,
-            code: 10004 | 10006,
-            ..
-        }
-    )
-}
-
 impl Actor for TenantActor {
     type Context = Context<Self>;
 
@@ -655,98 +520,5 @@ impl Actor for TenantActor {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         tracing::info!(tenant = %self.label, id = %self.id, "tenant stopped");
-    }
-}
-
-/// News from the socket loop of generation `gen`.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct News {
-    gen: u64,
-    news: SocketNews,
-}
-
-impl Handler<News> for TenantActor {
-    type Result = ();
-    fn handle(&mut self, msg: News, _: &mut Context<Self>) {
-        if msg.gen != self.gen {
-            return;
-        }
-        match msg.news {
-            SocketNews::Frame(Frame::Event(event)) => {
-                self.stats.events += 1;
-                *self.stats.by_type.entry(event.event).or_default() += 1;
-                self.stats.last_event_at = Some(now_unix());
-                self.hand_off(event);
-            }
-            SocketNews::Frame(Frame::Rejected(why)) => {
-                *self.stats.rejected.entry(why.as_str()).or_default() += 1;
-                tracing::warn!(tenant = %self.label, id = %self.id, reason = why.as_str(), "websocket frame dropped");
-            }
-            SocketNews::Frame(Frame::Other) => {}
-            SocketNews::Subscribed(events) => {
-                tracing::info!(tenant = %self.label, id = %self.id, events = ?events, "subscriptions changed");
-                self.stats.subscribed = events;
-            }
-        }
-    }
-}
-
-/// The stored configuration changed: load it again.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Reload;
-
-impl Handler<Reload> for TenantActor {
-    type Result = ();
-    fn handle(&mut self, _: Reload, ctx: &mut Context<Self>) {
-        self.reload(ctx);
-    }
-}
-
-/// The tenant was deleted or the server stops: close the socket, log out, stop. Answers when
-/// the logout is done (or timed out).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Stop;
-
-impl Handler<Stop> for TenantActor {
-    type Result = ResponseActFuture<Self, ()>;
-    fn handle(&mut self, _: Stop, _: &mut Context<Self>) -> Self::Result {
-        self.stopping = true;
-        self.gen += 1;
-        if let Some(tx) = self.socket.take() {
-            let _ = tx.send(SocketCmd::Close);
-        }
-        self.pending = None;
-        self.renew = None;
-        self.stats.enter(TenantState::Stopped);
-        let session = self.session.take();
-        let endpoint = self.config.as_ref().map(|c| c.endpoint.clone());
-        let xelion = self.deps.xelion.clone();
-        Box::pin(
-            async move {
-                if let (Some(session), Some(ep)) = (session, endpoint) {
-                    let _ =
-                        tokio::time::timeout(Duration::from_secs(5), xelion.logout(&ep, &session))
-                            .await;
-                }
-            }
-            .into_actor(self)
-            .map(|(), _, ctx| ctx.stop()),
-        )
-    }
-}
-
-/// Asks a tenant for its status.
-#[derive(Message)]
-#[rtype(result = "TenantStatus")]
-pub struct GetStatus;
-
-impl Handler<GetStatus> for TenantActor {
-    type Result = MessageResult<GetStatus>;
-    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
-        let mappings = self.config.as_ref().map_or(0, |c| c.mappings);
-        MessageResult(self.stats.status(self.id, &self.label, mappings))
     }
 }

@@ -1,0 +1,103 @@
+//! The messages a tenant answers: news from its socket, reload, stop, status.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::event::Frame;
+use super::socket::{SocketCmd, SocketNews};
+use super::{TenantActor, TenantState, TenantStatus};
+use crate::clock::now_unix;
+
+/// News from the socket loop of generation `gen`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct News {
+    pub(super) gen: u64,
+    pub(super) news: SocketNews,
+}
+
+impl Handler<News> for TenantActor {
+    type Result = ();
+    fn handle(&mut self, msg: News, _: &mut Context<Self>) {
+        if msg.gen != self.gen {
+            return;
+        }
+        match msg.news {
+            SocketNews::Frame(Frame::Event(event)) => {
+                self.stats.events += 1;
+                *self.stats.by_type.entry(event.event).or_default() += 1;
+                self.stats.last_event_at = Some(now_unix());
+                self.hand_off(event);
+            }
+            SocketNews::Frame(Frame::Rejected(why)) => {
+                *self.stats.rejected.entry(why.as_str()).or_default() += 1;
+                tracing::warn!(tenant = %self.label, id = %self.id, reason = why.as_str(), "websocket frame dropped");
+            }
+            SocketNews::Frame(Frame::Other) => {}
+            SocketNews::Subscribed(events) => {
+                tracing::info!(tenant = %self.label, id = %self.id, events = ?events, "subscriptions changed");
+                self.stats.subscribed = events;
+            }
+        }
+    }
+}
+
+/// The stored configuration changed: load it again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reload;
+
+impl Handler<Reload> for TenantActor {
+    type Result = ();
+    fn handle(&mut self, _: Reload, ctx: &mut Context<Self>) {
+        self.reload(ctx);
+    }
+}
+
+/// The tenant was deleted or the server stops: close the socket, log out, stop. Answers when
+/// the logout is done (or timed out).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+impl Handler<Stop> for TenantActor {
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, _: Stop, _: &mut Context<Self>) -> Self::Result {
+        self.stopping = true;
+        self.gen += 1;
+        if let Some(tx) = self.socket.take() {
+            let _ = tx.send(SocketCmd::Close);
+        }
+        self.pending = None;
+        self.renew = None;
+        self.stats.enter(TenantState::Stopped);
+        let session = self.session.take();
+        let endpoint = self.config.as_ref().map(|c| c.endpoint.clone());
+        let xelion = self.deps.xelion.clone();
+        Box::pin(
+            async move {
+                if let (Some(session), Some(ep)) = (session, endpoint) {
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(5), xelion.logout(&ep, &session))
+                            .await;
+                }
+            }
+            .into_actor(self)
+            .map(|(), _, ctx| ctx.stop()),
+        )
+    }
+}
+
+/// Asks a tenant for its status.
+#[derive(Message)]
+#[rtype(result = "TenantStatus")]
+pub struct GetStatus;
+
+impl Handler<GetStatus> for TenantActor {
+    type Result = MessageResult<GetStatus>;
+    fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
+        let mappings = self.config.as_ref().map_or(0, |c| c.mappings);
+        MessageResult(self.stats.status(self.id, &self.label, mappings))
+    }
+}
