@@ -2,12 +2,7 @@
 
 use std::process::Command;
 
-fn xcti() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_xelion-cti"));
-    c.env_remove("XCTI_MASTER_KEY")
-        .env_remove("XCTI_DATABASE_URL");
-    c
-}
+use crate::helpers::{spawn_serve, wait_exit, xcti};
 
 #[test]
 fn migrate_creates_the_database_and_the_key_file() {
@@ -129,47 +124,11 @@ fn el_eval_and_batch_work_from_the_command_line() {
     assert!(lines[2]["error"].as_str().unwrap().contains("column"));
 }
 
-/// Starts `serve` on port 0 with a SQLite file in `dir`; answers the child and the address it
-/// printed.
-fn spawn_serve(dir: &std::path::Path) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = xcti()
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url"])
-        .arg(format!("sqlite://{}", dir.join("cti.db").display()))
-        .env("RUST_LOG", "info")
-        .current_dir(dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("xelion-cti listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    (child, addr)
-}
-
-/// Waits (bounded) for a child to exit.
-fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
-    for _ in 0..600 {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    panic!("the server did not exit within 30 s");
-}
-
 #[test]
 fn serve_prints_its_real_address_and_sigterm_stops_it_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, addr) = spawn_serve(dir.path());
+    let db = format!("sqlite://{}", dir.path().join("cti.db").display());
+    let (mut child, addr) = spawn_serve(dir.path(), &db, None);
     let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
     assert_ne!(port, 0, "the real port, not the one asked for");
     let health = std::net::TcpStream::connect(&addr);

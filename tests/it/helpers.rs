@@ -100,7 +100,8 @@ pub struct TestApp {
     pub sim: SimHandle,
     pub db: Database,
     pub http: reqwest::Client,
-    handle: actix_web::dev::ServerHandle,
+    /// The in-process server, or `None` for a server in another process.
+    handle: Option<actix_web::dev::ServerHandle>,
 }
 
 impl TestApp {
@@ -112,9 +113,13 @@ impl TestApp {
 
     /// A server on a given database and simulators.
     pub async fn spawn_with(db: Database, sim: SimHandle) -> TestApp {
-        let app = Application::build(db.settings())
-            .await
-            .expect("server builds");
+        let settings = db.settings();
+        Self::spawn_with_settings(db, sim, settings).await
+    }
+
+    /// A server on a given database and simulators, configured by `settings`.
+    pub async fn spawn_with_settings(db: Database, sim: SimHandle, settings: Settings) -> TestApp {
+        let app = Application::build(settings).await.expect("server builds");
         let url = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         actix_rt::spawn(app.run());
@@ -123,13 +128,26 @@ impl TestApp {
             sim,
             db,
             http: reqwest::Client::new(),
-            handle,
+            handle: Some(handle),
         }
     }
 
-    /// Stops the server, keeping the database and the simulators.
+    /// A client of a server running elsewhere (a child process) at `url`.
+    pub fn attach(url: String, db: Database, sim: SimHandle) -> TestApp {
+        TestApp {
+            url,
+            sim,
+            db,
+            http: reqwest::Client::new(),
+            handle: None,
+        }
+    }
+
+    /// Stops the server (if in process), keeping the database and the simulators.
     pub async fn stop(self) -> (Database, SimHandle) {
-        self.handle.stop(true).await;
+        if let Some(handle) = self.handle {
+            handle.stop(true).await;
+        }
         (self.db, self.sim)
     }
 
@@ -319,6 +337,33 @@ pub async fn add_tenant(control: &Control, tenant: &str) {
         .expect("carol");
 }
 
+/// Polls `check` (every 100 ms, up to 20 s) until it answers `Some`.
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    eventually_within(what, std::time::Duration::from_secs(20), check).await
+}
+
+/// Polls `check` every 100 ms until it answers `Some`, failing after `limit`.
+pub async fn eventually_within<T, F, Fut>(what: &str, limit: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// Asserts the error shape and returns the message.
 pub fn error_message(status: StatusCode, body: &Value, expected: StatusCode, code: u64) -> String {
     assert_eq!(status, expected, "{body}");
@@ -337,4 +382,68 @@ pub fn oid_in(users: &[cti_sim::api::UserInfo], name: &str) -> String {
         .find(|u| u.user_name == name)
         .map(|u| u.oid.clone())
         .unwrap_or_else(|| panic!("the simulator has no user {name}"))
+}
+
+/// The server binary, with no key or database from the environment.
+pub fn xcti() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_xelion-cti"));
+    c.env_remove("XCTI_MASTER_KEY")
+        .env_remove("XCTI_DATABASE_URL");
+    c
+}
+
+/// Starts `serve` on port 0 on `database_url` (and master key, if given), loopback open to
+/// outbound requests, logging to `dir/serve.log`; answers the child and the address it
+/// printed.
+pub fn spawn_serve(
+    dir: &std::path::Path,
+    database_url: &str,
+    master_key: Option<&str>,
+) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = xcti();
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--outbound-allow",
+        "127.0.0.1/8",
+    ])
+    .args(["--database-url", database_url])
+    .env("RUST_LOG", "info")
+    .current_dir(dir)
+    .stdout(std::process::Stdio::piped())
+    .stderr(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("serve.log"))
+            .unwrap(),
+    );
+    if let Some(key) = master_key {
+        cmd.env("XCTI_MASTER_KEY", key);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("xelion-cti listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+    (child, addr)
+}
+
+/// Waits (bounded) for a child to exit.
+pub fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    for _ in 0..600 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("the server did not exit within 30 s");
 }

@@ -10,21 +10,6 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::helpers::*;
 
-/// Polls `check` (up to 20 s) until it answers `Some`.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    for _ in 0..200 {
-        if let Some(v) = check().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 async fn counters(app: &TestApp) -> XelionCounters {
     app.control().xelion_counters().await.expect("counters")
 }

@@ -1,11 +1,9 @@
 //! The messages a tenant answers: news from its socket, reload, stop, status.
 
-use std::time::Duration;
-
 use actix::prelude::*;
 
 use super::event::Frame;
-use super::socket::{SocketCmd, SocketNews};
+use super::socket::SocketNews;
 use super::{TenantActor, TenantState, TenantStatus};
 use crate::clock::now_unix;
 
@@ -65,22 +63,13 @@ impl Handler<Stop> for TenantActor {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, _: Stop, _: &mut Context<Self>) -> Self::Result {
         self.stopping = true;
-        self.gen += 1;
-        if let Some(tx) = self.socket.take() {
-            let _ = tx.send(SocketCmd::Close);
-        }
-        self.pending = None;
-        self.renew = None;
         self.stats.enter(TenantState::Stopped);
-        let session = self.session.take();
         let endpoint = self.config.as_ref().map(|c| c.endpoint.clone());
-        let xelion = self.deps.xelion.clone();
+        let logout = self.end_session(endpoint);
         Box::pin(
             async move {
-                if let (Some(session), Some(ep)) = (session, endpoint) {
-                    let _ =
-                        tokio::time::timeout(Duration::from_secs(5), xelion.logout(&ep, &session))
-                            .await;
+                if let Some(logout) = logout {
+                    logout.await;
                 }
             }
             .into_actor(self)

@@ -258,17 +258,31 @@ impl TenantActor {
     }
 
     /// Abandons the socket and any pending attempt; logs the session out at `logout_at`.
+    /// Ends the socket, the timers and the session; the logout runs in the background.
     fn teardown(&mut self, logout_at: Option<XelionEndpoint>) {
+        if let Some(logout) = self.end_session(logout_at) {
+            actix::spawn(logout);
+        }
+    }
+
+    /// Closes the socket, cancels the timers and takes the session: answers the logout of
+    /// that session at `logout_at` (bounded to 5 s) for the caller to run.
+    pub(super) fn end_session(
+        &mut self,
+        logout_at: Option<XelionEndpoint>,
+    ) -> Option<impl std::future::Future<Output = ()> + 'static> {
         self.gen += 1;
         if let Some(tx) = self.socket.take() {
             let _ = tx.send(SocketCmd::Close);
         }
         self.pending = None;
         self.renew = None;
-        if let (Some(session), Some(ep)) = (self.session.take(), logout_at) {
-            let xelion = self.deps.xelion.clone();
-            actix::spawn(async move { xelion.logout(&ep, &session).await });
-        }
+        let (session, ep) = (self.session.take()?, logout_at?);
+        let xelion = self.deps.xelion.clone();
+        Some(async move {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), xelion.logout(&ep, &session)).await;
+        })
     }
 
     fn schedule_attempt(&mut self, ctx: &mut Context<Self>, delay: Duration) {

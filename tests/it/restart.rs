@@ -1,0 +1,186 @@
+//! Tenant sessions across server restarts (the real binary, stopped with SIGTERM and killed
+//! with `kill -9`), and many tenants booting against one simulator.
+
+use std::process::Child;
+use std::time::Duration;
+
+use cti_sim::api::XelionCounters;
+use cti_sim::{Sim, SimConfig};
+use reqwest::StatusCode;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+async fn counters(app: &TestApp) -> XelionCounters {
+    app.control().xelion_counters().await.expect("counters")
+}
+
+/// Admin sockets at `master` with all four event types subscribed.
+async fn subscribed_admin_sockets(app: &TestApp) -> usize {
+    counters(app)
+        .await
+        .sockets
+        .iter()
+        .filter(|s| s.tenant == "master" && s.user_name == "admin" && s.subscriptions.len() == 4)
+        .count()
+}
+
+/// Waits until the tenant reports `subscribed` and the simulator sees exactly one subscribed
+/// admin socket; the server gets 30 s (its boot spreads first logins over up to 5 s).
+async fn back_and_subscribed(app: &TestApp, xid: i64, token: &str) {
+    eventually_within("subscribed again", Duration::from_secs(30), || async {
+        let (s, st) = app
+            .get(
+                &format!("/api/xelion-environment/{xid}/status"),
+                Some(token),
+            )
+            .await;
+        (s == StatusCode::OK
+            && st["state"] == "subscribed"
+            && subscribed_admin_sockets(app).await == 1)
+            .then_some(())
+    })
+    .await;
+}
+
+/// The child server, killed if a test fails before it ends it.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(app_dir: &std::path::Path, db: &Database) -> (Server, String) {
+    let (child, addr) = spawn_serve(app_dir, &db.url, Some(&db.key));
+    (Server(child), format!("http://{addr}"))
+}
+
+async fn restarts_get_the_socket_back_without_a_login_loop(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(SimConfig::default()).expect("simulators start");
+    let db = Database::fresh(backend);
+    let (mut server, url) = start(dir.path(), &db);
+    let app = TestApp::attach(url, db, sim);
+    let (xid, _) = app.create_integration().await;
+    let token = app.login().await;
+    back_and_subscribed(&app, xid, &token).await;
+
+    // Graceful: SIGTERM logs the session out, so the next start logs in cleanly.
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(wait_exit(&mut server.0).code(), Some(0));
+    let before = counters(&app).await.total;
+    assert_eq!(subscribed_admin_sockets(&app).await, 0, "the socket closed");
+    let (db, sim) = app.stop().await;
+    let (mut server, url) = start(dir.path(), &db);
+    let app = TestApp::attach(url, db, sim);
+    back_and_subscribed(&app, xid, &token).await;
+    let after = counters(&app).await.total;
+    assert_eq!(after.login_conflicts, before.login_conflicts, "no 10005");
+    assert!(
+        after.logins - before.logins <= 2,
+        "{} logins after a graceful restart",
+        after.logins - before.logins
+    );
+
+    // kill -9: the old Xelion session still lives. The next login hands its token back, so
+    // the socket is back within seconds and Xelion sees no 10005 loop.
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    let before = counters(&app).await.total;
+    let (db, sim) = app.stop().await;
+    let (_server, url) = start(dir.path(), &db);
+    let app = TestApp::attach(url, db, sim);
+    back_and_subscribed(&app, xid, &token).await;
+    let after = counters(&app).await.total;
+    assert!(
+        after.login_conflicts - before.login_conflicts <= 1,
+        "{} login conflicts after kill -9",
+        after.login_conflicts - before.login_conflicts
+    );
+    assert!(
+        after.logins - before.logins <= 2,
+        "{} logins after kill -9",
+        after.logins - before.logins
+    );
+    assert!(
+        after.login_failures - before.login_failures <= 1,
+        "{} refused logins after kill -9",
+        after.login_failures - before.login_failures
+    );
+}
+both_backends!(restarts_get_the_socket_back_without_a_login_loop);
+
+const TENANTS: usize = 200;
+const LOGINS_AT_ONCE: usize = 4;
+
+async fn two_hundred_tenants_come_up_within_the_login_limit(backend: Backend) {
+    use cti_actors::domain::{HttpMethod, Protocol, XelionEvent};
+    use cti_actors::secrets::Secret;
+    use cti_actors::store::{NewIntegration, NewMapping};
+
+    let sim = Sim::start(SimConfig::default()).expect("simulators start");
+    let control = sim.control();
+    let db = Database::fresh(backend);
+    let mut settings = db.settings();
+    settings.tenants.logins_at_once = LOGINS_AT_ONCE;
+    settings.tenants.logins_per_second = 100;
+
+    // Stored before the server starts: the boot path, where a stampede would happen.
+    let store = xelion_cti::app::open_store(&settings).await.expect("store");
+    for i in 0..TENANTS {
+        let tenant = format!("t{i:03}");
+        add_tenant(&control, &tenant).await;
+        store
+            .create_integration(NewIntegration {
+                host: sim.xelion_addr().to_string(),
+                tenant: tenant.clone(),
+                protocol: Protocol::Http,
+                admin_username: "admin".into(),
+                admin_password: Secret::new(admin_password(&tenant)),
+                authorization_server_uri: format!("http://{}/oauth2/token", sim.crm_addr()),
+                authorization_header_prefix: "Bearer ".into(),
+                users: vec![],
+                mappings: vec![NewMapping {
+                    xelion_event: XelionEvent::NewCall,
+                    crm_resource_uri: format!("http://{}/calls", sim.crm_addr()),
+                    crm_resource_payload: None,
+                    method: HttpMethod::Post,
+                    headers: None,
+                }],
+            })
+            .await
+            .expect("integration stored");
+    }
+    store.close().await;
+
+    let _app = TestApp::spawn_with_settings(db, sim, settings).await;
+    let c = eventually_within(
+        "every tenant subscribed",
+        Duration::from_secs(120),
+        || async {
+            let c = control.xelion_counters().await.expect("counters");
+            let subscribed = c
+                .sockets
+                .iter()
+                .filter(|s| s.user_name == "admin" && s.subscriptions == ["newCallEvent"])
+                .count();
+            (subscribed == TENANTS).then_some(c)
+        },
+    )
+    .await;
+    assert!(
+        c.logins_in_flight_max as usize <= LOGINS_AT_ONCE,
+        "the simulator saw {} logins at once, the limit is {LOGINS_AT_ONCE}",
+        c.logins_in_flight_max
+    );
+    assert_eq!(c.total.login_conflicts, 0);
+    assert_eq!(c.total.logins as usize, TENANTS, "one login per tenant");
+}
+both_backends!(two_hundred_tenants_come_up_within_the_login_limit);
