@@ -4,6 +4,7 @@
 mod helpers;
 
 mod cli;
+mod delivery;
 mod environment;
 mod integrations;
 mod mappings;

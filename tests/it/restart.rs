@@ -184,3 +184,70 @@ async fn two_hundred_tenants_come_up_within_the_login_limit(backend: Backend) {
     assert_eq!(c.total.logins as usize, TENANTS, "one login per tenant");
 }
 both_backends!(two_hundred_tenants_come_up_within_the_login_limit);
+
+async fn pending_deliveries_survive_kill_9(backend: Backend) {
+    use crate::delivery::World;
+    use cti_sim::api::Scenario;
+    use cti_sim::{FaultKind, FaultSpec};
+
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(SimConfig::default()).expect("simulators start");
+    let db = Database::fresh(backend);
+    let (mut server, url) = start(dir.path(), &db);
+    let w = World::register(TestApp::attach(url, db, sim)).await;
+    let control = w.app.control();
+    // The CRM is down: every delivery waits.
+    control
+        .crm_fault(&FaultSpec {
+            path: Some("/cti-server-stub/*".into()),
+            status: Some(503),
+            ..FaultSpec::new(FaultKind::Status)
+        })
+        .await
+        .unwrap();
+    for i in 0..100 {
+        let to = if i % 2 == 0 { "alice" } else { "bob" };
+        w.call(&format!("+316100{i:05}"), to, Scenario::Missed).await;
+    }
+    eventually("100 deliveries accepted", || async {
+        let (_, st) = w
+            .app
+            .get(&format!("/api/xelion-environment/{}/status", w.xid), Some(&w.token))
+            .await;
+        (st["deliveriesAccepted"] == 100).then_some(())
+    })
+    .await;
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    control.clear_crm_faults().await.unwrap();
+
+    let World { app, token, xid, crm } = w;
+    let (db, sim) = app.stop().await;
+    let (_server, url) = start(dir.path(), &db);
+    let w = World {
+        app: TestApp::attach(url, db, sim),
+        token,
+        xid,
+        crm,
+    };
+    let delivered = eventually_within("all 100 delivered after the restart", Duration::from_secs(60), || async {
+        let ok = control.crm_requests_where(&[("status", "200")]).await.unwrap();
+        (ok.len() >= 100).then_some(ok)
+    })
+    .await;
+    let keys: std::collections::BTreeSet<&String> = delivered
+        .iter()
+        .map(|r| &r.headers["idempotency-key"])
+        .collect();
+    assert_eq!(keys.len(), 100, "each delivery arrived; a repeat carries its key");
+    for i in 0..100 {
+        let from = format!("fromnumber=%2B316100{i:05}");
+        assert!(
+            delivered.iter().any(|r| r.query.contains(&from)),
+            "the call from +316100{i:05} delivered"
+        );
+    }
+    let list = w.deliveries("status=delivered&limit=200").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 100);
+}
+both_backends!(pending_deliveries_survive_kill_9);

@@ -159,6 +159,12 @@ impl<T: Queued> Lanes<T> {
         self.release_slot(key.crm_context_id);
     }
 
+    /// A deferred delivery will not come back (its row is gone): its lane moves on.
+    pub fn abandon(&mut self, seq: i64, key: &LaneKey) {
+        self.known.remove(&seq);
+        self.lane_moves_on(key);
+    }
+
     /// A deferred delivery is due again: back at the head of its lane, which is ready.
     pub fn resume(&mut self, item: T) {
         let key = item.lane();

@@ -26,7 +26,7 @@ impl Handler<News> for TenantActor {
                 self.stats.events += 1;
                 *self.stats.by_type.entry(event.event).or_default() += 1;
                 self.stats.last_event_at = Some(now_unix());
-                self.hand_off(event);
+                self.hand_off(event, ctx);
             }
             SocketNews::Frame(Frame::Rejected(why)) => {
                 *self.stats.rejected.entry(why.as_str()).or_default() += 1;

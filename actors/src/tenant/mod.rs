@@ -15,6 +15,8 @@ mod connect;
 pub mod event;
 pub mod gate;
 mod handlers;
+mod handoff;
+pub mod route;
 pub mod socket;
 pub mod status;
 
@@ -31,6 +33,8 @@ use self::connect::{is_credentials_rejected, login, Attempt, Attempted, Failure}
 use self::event::CallEvent;
 use self::gate::LoginGate;
 use self::handlers::News;
+use self::handoff::Handoff;
+use self::route::Routes;
 pub use self::handlers::{GetStatus, Reload, Stop};
 use self::socket::{Socket, SocketCmd, SocketError, SocketSettings};
 use self::status::Stats;
@@ -116,6 +120,8 @@ struct Config {
     mappings: usize,
     /// The last event session (userSpace, token), read once at start.
     stored_session: Option<(String, Option<Secret>)>,
+    /// Who gets which deliveries.
+    routes: Arc<Routes>,
 }
 
 impl Config {
@@ -147,6 +153,9 @@ pub struct TenantActor {
     backoff: Backoff,
     stats: Stats,
     stopping: bool,
+    /// The routing table of the loaded configuration.
+    routes: Arc<Routes>,
+    handoff: Handoff,
 }
 
 impl TenantActor {
@@ -169,6 +178,8 @@ impl TenantActor {
             renew: None,
             stats: Stats::new(),
             stopping: false,
+            routes: Arc::new(Routes::default()),
+            handoff: Handoff::default(),
         }
     }
 
@@ -192,13 +203,16 @@ impl TenantActor {
             };
             let admin_password = store.admin_password(id).await?;
             let mut events = BTreeSet::new();
-            let mut mappings = 0;
+            let (mut all_users, mut all_mappings) = (Vec::new(), Vec::new());
             for crm in store.crm_contexts(id).await? {
-                for m in store.mappings(crm.id).await? {
-                    mappings += 1;
-                    events.insert(m.xelion_event);
-                }
+                all_users.extend(store.users(crm.id, None, None).await?);
+                all_mappings.extend(store.mappings(crm.id).await?);
             }
+            for m in &all_mappings {
+                events.insert(m.xelion_event);
+            }
+            let mappings = all_mappings.len();
+            let routes = Arc::new(Routes::new(&all_users, &all_mappings));
             let stored_session = if first {
                 store
                     .event_session(id)
@@ -218,6 +232,7 @@ impl TenantActor {
                 events,
                 mappings,
                 stored_session,
+                routes,
             }))
         };
         ctx.spawn(load.into_actor(self).map(|res, act, ctx| match res {
@@ -239,6 +254,7 @@ impl TenantActor {
             self.user_space = space;
             self.previous_token = token;
         }
+        self.routes = config.routes.clone();
         let Some(old) = self.config.replace(config.clone()) else {
             tracing::info!(tenant = %self.label, id = %self.id, mappings = config.mappings, "tenant loaded");
             let delay = self.first_delay;
@@ -508,11 +524,6 @@ impl TenantActor {
                 }
             }
         })));
-    }
-
-    /// The entry of routing: one call event of this tenant.
-    fn hand_off(&mut self, event: CallEvent) {
-        tracing::debug!(tenant = %self.label, id = %self.id, event = %event.event, call_id = event.call_id().unwrap_or(""), "call event");
     }
 
     fn stop_now(&mut self, ctx: &mut Context<Self>) {

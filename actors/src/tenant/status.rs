@@ -64,6 +64,14 @@ pub struct TenantStatus {
     pub last_error: Option<String>,
     /// When the last call event arrived.
     pub last_event_at: Option<String>,
+    /// Events that involved no registered user or no mapping of their type.
+    pub events_unrouted: u64,
+    /// Deliveries committed to the outbox.
+    pub deliveries_accepted: u64,
+    /// Deliveries the outbox already had (the attended-transfer duplicate).
+    pub duplicates_dropped: u64,
+    /// Deliveries dropped because the database refused them for too long.
+    pub deliveries_dropped: u64,
 }
 
 impl TenantStatus {
@@ -82,6 +90,10 @@ impl TenantStatus {
             reconnects: 0,
             last_error: None,
             last_event_at: None,
+            events_unrouted: 0,
+            deliveries_accepted: 0,
+            duplicates_dropped: 0,
+            deliveries_dropped: 0,
         }
     }
 }
@@ -99,6 +111,14 @@ pub(super) struct Stats {
     pub connected_once: bool,
     pub last_error: Option<String>,
     pub last_event_at: Option<i64>,
+    /// Events that involved no registered user (or no mapping of their type).
+    pub events_unrouted: u64,
+    /// Deliveries committed to the outbox.
+    pub deliveries_accepted: u64,
+    /// Deliveries the outbox already had (the attended-transfer duplicate).
+    pub duplicates_dropped: u64,
+    /// Deliveries dropped because the database refused them for too long.
+    pub deliveries_dropped: u64,
 }
 
 impl Stats {
@@ -114,6 +134,10 @@ impl Stats {
             connected_once: false,
             last_error: None,
             last_event_at: None,
+            events_unrouted: 0,
+            deliveries_accepted: 0,
+            duplicates_dropped: 0,
+            deliveries_dropped: 0,
         }
     }
 
@@ -142,6 +166,10 @@ impl Stats {
             reconnects: self.reconnects,
             last_error: self.last_error.clone(),
             last_event_at: self.last_event_at.map(xelion_date),
+            events_unrouted: self.events_unrouted,
+            deliveries_accepted: self.deliveries_accepted,
+            duplicates_dropped: self.duplicates_dropped,
+            deliveries_dropped: self.deliveries_dropped,
         }
     }
 }

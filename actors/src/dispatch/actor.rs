@@ -1,0 +1,353 @@
+//! The DispatchActor: takes deliveries as their batch commits (and from the recovery poll),
+//! sends them lane by lane, and records each outcome through the outbox writer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use actix::prelude::*;
+
+use super::lanes::{LaneKey, Lanes, Queued};
+use super::outcome::RetryPolicy;
+use super::render::CompiledMapping;
+use super::send::{CrmTarget, Round, Sender, Sent};
+use crate::clock::Timestamp;
+use crate::domain::{CrmContextId, DeliveryId, XelionContextId};
+use crate::outbox::OutboxWriter;
+use crate::store::outbox::{Delivery, StatusUpdate};
+use crate::store::{Store, StoreResult};
+
+/// Limits and timers of dispatch.
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    /// Requests in flight per crm context.
+    pub per_crm_in_flight: usize,
+    /// The time one CRM request may take.
+    pub request_timeout: Duration,
+    /// How often the outbox is asked for due retries and released work.
+    pub poll_every: Duration,
+    /// Rows claimed per poll.
+    pub claim_batch: u32,
+    /// How long a claim keeps other claimers away from a row held in memory.
+    pub lease: Duration,
+    /// The retry schedule and time-to-live.
+    pub retry: RetryPolicy,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        DispatchSettings {
+            per_crm_in_flight: 16,
+            request_timeout: Duration::from_secs(10),
+            poll_every: Duration::from_secs(1),
+            claim_batch: 1000,
+            lease: Duration::from_secs(300),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl Queued for Delivery {
+    fn seq(&self) -> i64 {
+        self.id.0
+    }
+    fn lane(&self) -> LaneKey {
+        LaneKey {
+            crm_context_id: self.crm_context_id,
+            user_id: self.user_id,
+            call_id: self.call_id.clone(),
+        }
+    }
+}
+
+/// Sends deliveries.
+pub struct DispatchActor {
+    store: Store,
+    writer: OutboxWriter,
+    sender: Sender,
+    settings: DispatchSettings,
+    lanes: Lanes<Delivery>,
+    /// Deliveries waiting for a retry: their lane stays busy until the poll claims them.
+    deferred: HashMap<DeliveryId, (LaneKey, XelionContextId)>,
+    /// Crm contexts as dispatch needs them, by id (dropped when their tenant changes).
+    targets: HashMap<CrmContextId, Arc<CrmTarget>>,
+    /// Increments whenever the targets are dropped: a load begun before is not cached.
+    targets_gen: u64,
+    polling: bool,
+}
+
+impl DispatchActor {
+    pub fn new(store: Store, writer: OutboxWriter, sender: Sender, settings: DispatchSettings) -> Self {
+        DispatchActor {
+            lanes: Lanes::new(settings.per_crm_in_flight),
+            store,
+            writer,
+            sender,
+            settings,
+            deferred: HashMap::new(),
+            targets: HashMap::new(),
+            targets_gen: 0,
+            polling: false,
+        }
+    }
+
+    /// Deliveries held in memory (waiting, in flight or waiting for a retry).
+    pub fn held(&self) -> usize {
+        self.lanes.len()
+    }
+
+    fn take(&mut self, deliveries: Vec<Delivery>) {
+        for d in deliveries {
+            if let Some((_, _)) = self.deferred.remove(&d.id) {
+                self.lanes.resume(d);
+            } else {
+                self.lanes.push(d);
+            }
+        }
+    }
+
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        while let Some(d) = self.lanes.next() {
+            let cached = self.targets.get(&d.crm_context_id).cloned();
+            let store = self.store.clone();
+            let sender = self.sender.clone();
+            let gen = self.targets_gen;
+            let job = async move {
+                let (target, loaded) = match cached {
+                    Some(t) => (Some(t), false),
+                    None => match load_target(&store, d.xelion_context_id, d.crm_context_id).await {
+                        Ok(t) => (t, true),
+                        Err(e) => {
+                            tracing::warn!(delivery = %d.id, error = %e, "crm context could not be loaded");
+                            return (d, None, None);
+                        }
+                    },
+                };
+                let round = sender.round(target.clone(), &d).await;
+                (d, loaded.then_some(target).flatten(), Some(round))
+            };
+            ctx.spawn(job.into_actor(self).map(|(d, target, round), act, ctx| {
+                if let Some(t) = target {
+                    if act.targets_gen == gen {
+                        act.targets.insert(d.crm_context_id, t);
+                    }
+                }
+                act.settle(d, round);
+                act.pump(ctx);
+            }));
+        }
+    }
+
+    /// Records how a round ended and moves the lane on (or keeps it for a retry).
+    fn settle(&mut self, d: Delivery, round: Option<Round>) {
+        let key = d.lane();
+        let now = Timestamp::now();
+        let Some(round) = round else {
+            // The store failed before sending: due again at the next poll.
+            self.deferred.insert(d.id, (key.clone(), d.xelion_context_id));
+            self.lanes.defer(&key);
+            return;
+        };
+        let mut attempts = d.attempts;
+        if let Some(earlier) = round.earlier {
+            attempts += 1;
+            self.writer.record(StatusUpdate::RetryAt {
+                id: d.id,
+                attempt: earlier,
+                at: now.plus(self.settings.lease),
+            });
+        }
+        let update = match round.sent {
+            Sent::Delivered(attempt) => StatusUpdate::Delivered { id: d.id, attempt },
+            Sent::Failed { attempt, reason } => StatusUpdate::Failed {
+                id: d.id,
+                attempt,
+                reason,
+            },
+            Sent::Held { reason } => StatusUpdate::Held { id: d.id, reason },
+            Sent::Retry {
+                attempt,
+                retry_after,
+            } => {
+                let next = self.settings.retry.next_attempt(
+                    attempts + 1,
+                    SystemTime::from(d.created_at),
+                    retry_after,
+                    SystemTime::now(),
+                    &mut rand::thread_rng(),
+                );
+                match next {
+                    Some(at) => {
+                        self.writer.record(StatusUpdate::RetryAt {
+                            id: d.id,
+                            attempt,
+                            at: Timestamp::from(at),
+                        });
+                        self.deferred.insert(d.id, (key.clone(), d.xelion_context_id));
+                        self.lanes.defer(&key);
+                        return;
+                    }
+                    None => StatusUpdate::Failed {
+                        id: d.id,
+                        attempt: Some(attempt),
+                        reason: format!(
+                            "not delivered within its time-to-live ({} s)",
+                            self.settings.retry.ttl.as_secs()
+                        ),
+                    },
+                }
+            }
+        };
+        self.writer.record(update);
+        self.lanes.finish(d.id.0, &key);
+    }
+
+    fn poll(&mut self, ctx: &mut Context<Self>) {
+        if self.polling {
+            return;
+        }
+        self.polling = true;
+        let store = self.store.clone();
+        let (batch, lease) = (self.settings.claim_batch, self.settings.lease);
+        let claim = async move { store.claim_due(Timestamp::now(), batch, lease).await };
+        ctx.spawn(claim.into_actor(self).map(move |res, act, ctx| {
+            act.polling = false;
+            match res {
+                Ok(rows) => {
+                    let full = rows.len() as u32 >= batch;
+                    act.take(rows);
+                    act.pump(ctx);
+                    if full {
+                        act.poll(ctx);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "claiming due deliveries failed"),
+            }
+        }));
+    }
+}
+
+/// A crm context's prefix and compiled mappings; `None` if it no longer exists.
+async fn load_target(
+    store: &Store,
+    xid: XelionContextId,
+    crm: CrmContextId,
+) -> StoreResult<Option<Arc<CrmTarget>>> {
+    let Some(ctx) = store.crm_context(xid, crm).await? else {
+        return Ok(None);
+    };
+    let mut mappings = HashMap::new();
+    for m in store.mappings(crm).await? {
+        match CompiledMapping::compile(&m) {
+            Ok(c) => {
+                mappings.insert(m.id, Arc::new(c));
+            }
+            Err(e) => {
+                tracing::warn!(mapping = %m.id, error = %e, "a stored mapping does not compile")
+            }
+        }
+    }
+    Ok(Some(Arc::new(CrmTarget {
+        authorization_header_prefix: ctx.authorization_header_prefix,
+        mappings,
+    })))
+}
+
+impl Actor for DispatchActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // One instance per database: whatever a previous process held in memory is due now.
+        let store = self.store.clone();
+        ctx.spawn(
+            async move { store.release_claims().await }
+                .into_actor(self)
+                .map(|res, act, ctx| {
+                    if let Err(e) = res {
+                        tracing::warn!(error = %e, "releasing old claims failed");
+                    }
+                    act.poll(ctx);
+                    ctx.run_interval(act.settings.poll_every, |act, ctx| act.poll(ctx));
+                }),
+        );
+        let mut unparked = self.sender.tokens.subscribe_unparked();
+        let store = self.store.clone();
+        let me = ctx.address();
+        actix::spawn(async move {
+            loop {
+                match unparked.recv().await {
+                    Ok(user) => {
+                        match store.release_held(user).await {
+                            Ok(n) if n > 0 => {
+                                tracing::info!(user = %user, deliveries = n, "held deliveries released")
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(user = %user, error = %e, "releasing held deliveries failed"),
+                        }
+                        me.do_send(PollNow);
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => me.do_send(PollNow),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+}
+
+/// Deliveries whose batch committed: send them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Dispatch(pub Vec<Delivery>);
+
+impl Handler<Dispatch> for DispatchActor {
+    type Result = ();
+    fn handle(&mut self, msg: Dispatch, ctx: &mut Context<Self>) {
+        self.take(msg.0);
+        self.pump(ctx);
+    }
+}
+
+/// Look for due work now (a retry asked through the API, released deliveries).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PollNow;
+
+impl Handler<PollNow> for DispatchActor {
+    type Result = ();
+    fn handle(&mut self, _: PollNow, ctx: &mut Context<Self>) {
+        self.poll(ctx);
+    }
+}
+
+/// A tenant's configuration changed (`deleted`: it is gone with its deliveries).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TenantChanged {
+    pub xelion_context_id: XelionContextId,
+    pub deleted: bool,
+}
+
+impl Handler<TenantChanged> for DispatchActor {
+    type Result = ();
+    fn handle(&mut self, msg: TenantChanged, _: &mut Context<Self>) {
+        let xid = msg.xelion_context_id;
+        // Targets are few; dropping all is simpler than tracking which belong to `xid`, and a
+        // reload is one query per crm context.
+        self.targets_gen += 1;
+        self.targets.clear();
+        if msg.deleted {
+            let gone = self.lanes.remove_where(|d| d.xelion_context_id == xid);
+            let deferred: Vec<(DeliveryId, LaneKey)> = self
+                .deferred
+                .iter()
+                .filter(|(_, (_, x))| *x == xid)
+                .map(|(id, (key, _))| (*id, key.clone()))
+                .collect();
+            for (id, key) in &deferred {
+                self.deferred.remove(id);
+                self.lanes.abandon(id.0, key);
+            }
+            tracing::info!(id = %xid, dropped = gone.len() + deferred.len(), "integration deleted: its deliveries stop");
+        }
+    }
+}
