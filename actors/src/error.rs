@@ -311,6 +311,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::NotFound(What::Object),
             StoreError::Conflict(what) => ApiError::Conflict(format!("already exists: {what}")),
+            StoreError::WrongState(why) => ApiError::Conflict(why),
             other => ApiError::internal("accessing the database", other),
         }
     }
