@@ -49,8 +49,7 @@ impl Timestamp {
         let millis = match t.split_once('.') {
             None => 0,
             Some((_, frac)) => {
-                if frac.is_empty() || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit())
-                {
+                if frac.is_empty() || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
                     return None;
                 }
                 let padded = format!("{frac:0<3}");
@@ -196,8 +195,16 @@ mod tests {
         assert_eq!(Timestamp::parse("2021-10-25T17:17:58.x"), None);
         assert_eq!(Timestamp::parse("2021-10-25T17:17:58."), None);
         assert_eq!(Timestamp::parse("yesterday"), None);
-        assert_eq!(t.plus(Duration::from_secs(2)).minus(Duration::from_millis(5)).0, t.0 + 1995);
-        assert_eq!(Timestamp(0).as_created_at(), "1970-01-01T00:00:00.000000000");
+        assert_eq!(
+            t.plus(Duration::from_secs(2))
+                .minus(Duration::from_millis(5))
+                .0,
+            t.0 + 1995
+        );
+        assert_eq!(
+            Timestamp(0).as_created_at(),
+            "1970-01-01T00:00:00.000000000"
+        );
     }
 
     #[test]

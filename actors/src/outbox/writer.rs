@@ -258,7 +258,11 @@ impl Writer {
     /// next tick starts again).
     async fn prune_step(&mut self) {
         let Some(plan) = self.pruning else { return };
-        match self.store.prune_step(&plan, self.settings.prune_chunk).await {
+        match self
+            .store
+            .prune_step(&plan, self.settings.prune_chunk)
+            .await
+        {
             Ok(step) if step.is_empty() => self.pruning = None,
             Ok(Pruned {
                 delivered,

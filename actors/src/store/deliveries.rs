@@ -96,7 +96,10 @@ impl Store {
             };
         }
         let rows = query.fetch_all(self.pool()).await?;
-        let mut deliveries = rows.iter().map(delivery_row).collect::<StoreResult<Vec<_>>>()?;
+        let mut deliveries = rows
+            .iter()
+            .map(delivery_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         let more = deliveries.len() > limit as usize;
         deliveries.truncate(limit as usize);
         let next_cursor = more.then(|| deliveries.last().map(|d| d.id)).flatten();
@@ -147,15 +150,14 @@ impl Store {
             tx.commit().await?;
             return delivery_row(&row);
         }
-        let status: Option<String> = sqlx::query(
-            "SELECT status FROM deliveries WHERE id = $1 AND xelion_context_id = $2",
-        )
-        .bind(id)
-        .bind(xelion_context_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| r.try_get("status"))
-        .transpose()?;
+        let status: Option<String> =
+            sqlx::query("SELECT status FROM deliveries WHERE id = $1 AND xelion_context_id = $2")
+                .bind(id)
+                .bind(xelion_context_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get("status"))
+                .transpose()?;
         match status {
             None => Err(StoreError::NotFound),
             Some(status) => Err(StoreError::WrongState(format!(

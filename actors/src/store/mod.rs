@@ -36,8 +36,7 @@ pub use deliveries::{DeliveryFilter, DeliveryWithAttempts, Page};
 pub use integrations::NewIntegration;
 pub use mappings::{EventUriMapping, NewMapping};
 pub use outbox::{
-    Accepting, Attempt, Backlog, Delivery, NewDelivery, StatusUpdate, ATTEMPT_TEXT_MAX,
-    EXCERPT_MAX,
+    Accepting, Attempt, Backlog, Delivery, NewDelivery, StatusUpdate, ATTEMPT_TEXT_MAX, EXCERPT_MAX,
 };
 pub(crate) use outbox_write::take_inserted;
 pub use retention::{PrunePlan, Pruned, Retention};

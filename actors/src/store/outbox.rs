@@ -216,7 +216,10 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
-        let mut claimed = rows.iter().map(delivery_row).collect::<StoreResult<Vec<_>>>()?;
+        let mut claimed = rows
+            .iter()
+            .map(delivery_row)
+            .collect::<StoreResult<Vec<_>>>()?;
         claimed.sort_by_key(|d| d.id);
         Ok(claimed)
     }

@@ -14,9 +14,8 @@ use sqlx::{AssertSqlSafe, Row as _};
 use super::outbox::{bounded, Key, NEVER};
 use super::rows::parse_column;
 use super::{
-    Accepting, Attempt, Delivery, DeliveryId, DeliveryStatus, MappingId, NewDelivery,
-    StatusUpdate, Store, StoreError, StoreResult, Timestamp, Tx, UserId, ATTEMPT_TEXT_MAX,
-    EXCERPT_MAX,
+    Accepting, Attempt, Delivery, DeliveryId, DeliveryStatus, MappingId, NewDelivery, StatusUpdate,
+    Store, StoreError, StoreResult, Timestamp, Tx, UserId, ATTEMPT_TEXT_MAX, EXCERPT_MAX,
 };
 
 /// Chunk sizes: a batch of n rows runs as statements of these sizes, largest first.
@@ -54,12 +53,20 @@ impl Store {
         let jobs = vec![batch];
         let mut inserted = self.write_outbox(&jobs, &[], at).await?;
         let ids = inserted.pop().unwrap_or_default();
-        Ok(take_inserted(jobs.into_iter().next().unwrap_or_default(), ids, &at))
+        Ok(take_inserted(
+            jobs.into_iter().next().unwrap_or_default(),
+            ids,
+            &at,
+        ))
     }
 
     /// Applies status updates in one transaction. Updates of rows that no longer exist (their
     /// integration was deleted) are skipped.
-    pub async fn record_updates(&self, updates: &[StatusUpdate], now: Timestamp) -> StoreResult<()> {
+    pub async fn record_updates(
+        &self,
+        updates: &[StatusUpdate],
+        now: Timestamp,
+    ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         apply_updates(&mut tx, updates, now).await?;
         tx.commit().await?;
@@ -96,7 +103,12 @@ fn chunk_sizes(mut n: usize) -> Vec<usize> {
 
 /// `rows` groups of `width` placeholders numbered from `first`, each group wrapped by
 /// `template` (which receives the group's first number).
-fn values(rows: usize, first: usize, width: usize, template: impl Fn(&mut String, usize)) -> String {
+fn values(
+    rows: usize,
+    first: usize,
+    width: usize,
+    template: impl Fn(&mut String, usize),
+) -> String {
     let mut sql = String::with_capacity(rows * width * 5);
     for i in 0..rows {
         if i > 0 {
@@ -158,7 +170,11 @@ async fn insert_keys(tx: &mut Tx, keys: &[Key], at: &Accepting) -> StoreResult<H
             .bind(at.now.millis())
             .bind(at.dedupe_since.millis());
         for (crm, user, event, call) in chunk {
-            query = query.bind(*crm).bind(*user).bind(event.as_str()).bind(call.as_str());
+            query = query
+                .bind(*crm)
+                .bind(*user)
+                .bind(event.as_str())
+                .bind(call.as_str());
         }
         for row in query.fetch_all(&mut **tx).await? {
             fresh.insert((
@@ -174,7 +190,11 @@ async fn insert_keys(tx: &mut Tx, keys: &[Key], at: &Accepting) -> StoreResult<H
 
 /// Inserts the new deliveries of every job, in job order (so ids follow the order events were
 /// accepted in).
-async fn insert_jobs(tx: &mut Tx, jobs: &[Vec<NewDelivery>], at: &Accepting) -> StoreResult<Inserted> {
+async fn insert_jobs(
+    tx: &mut Tx,
+    jobs: &[Vec<NewDelivery>],
+    at: &Accepting,
+) -> StoreResult<Inserted> {
     let (keys, keep) = plan_keys(jobs);
     let fresh = insert_keys(tx, &keys, at).await?;
     let mut rows: Vec<(usize, usize, &NewDelivery)> = Vec::new();
@@ -386,7 +406,8 @@ async fn insert_attempts(tx: &mut Tx, attempts: &[(DeliveryId, &Attempt)]) -> St
     for size in chunk_sizes(kept.len()) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
-        let sql = format!(
+        let sql =
+            format!(
             "INSERT INTO delivery_attempts (delivery_id, at, status, duration_ms, excerpt, error) \
              VALUES {}",
             values(size, 1, 6, |s, n| {
@@ -457,11 +478,7 @@ mod tests {
         assert_eq!(keys.len(), 2);
         assert_eq!(
             keep,
-            vec![
-                vec![true, true, false],
-                vec![false, true],
-                vec![true, true]
-            ]
+            vec![vec![true, true, false], vec![false, true], vec![true, true]]
         );
     }
 }

@@ -68,7 +68,11 @@ impl Pruned {
 impl Store {
     /// Fixes the cut-offs of a prune at `now`. Ids grow with `created_at`, so the first row
     /// young enough to keep bounds the rows to look at: found by walking the old rows only.
-    pub async fn prune_plan(&self, now: Timestamp, retention: &Retention) -> StoreResult<PrunePlan> {
+    pub async fn prune_plan(
+        &self,
+        now: Timestamp,
+        retention: &Retention,
+    ) -> StoreResult<PrunePlan> {
         Ok(PrunePlan {
             delivered_below: self.first_id_since(now.minus(retention.delivered)).await?,
             failed_below: self.first_id_since(now.minus(retention.failed)).await?,
@@ -78,12 +82,11 @@ impl Store {
 
     /// The id of the first row created at or after `t` (one past the last id when none is).
     async fn first_id_since(&self, t: Timestamp) -> StoreResult<DeliveryId> {
-        let first = sqlx::query(
-            "SELECT id FROM deliveries WHERE created_at >= $1 ORDER BY id LIMIT 1",
-        )
-        .bind(t.millis())
-        .fetch_optional(self.pool())
-        .await?;
+        let first =
+            sqlx::query("SELECT id FROM deliveries WHERE created_at >= $1 ORDER BY id LIMIT 1")
+                .bind(t.millis())
+                .fetch_optional(self.pool())
+                .await?;
         Ok(match first {
             Some(row) => row.try_get("id")?,
             None => {
