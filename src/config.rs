@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use cti_actors::outbox::OutboxSettings;
+use cti_actors::store::Retention;
 use cti_actors::tenant::TenantSettings;
 use serde::Deserialize;
 
@@ -39,6 +41,16 @@ pub struct ServeArgs {
     /// Xelion logins started per second, over all tenants [default: 40].
     #[arg(long, env = "XCTI_XELION_LOGINS_PER_SECOND")]
     pub xelion_logins_per_second: Option<u32>,
+    /// Days delivered deliveries are kept in the delivery log [default: 7].
+    #[arg(long, env = "XCTI_DELIVERED_RETENTION_DAYS")]
+    pub delivered_retention_days: Option<u64>,
+    /// Days failed deliveries are kept [default: 30].
+    #[arg(long, env = "XCTI_FAILED_RETENTION_DAYS")]
+    pub failed_retention_days: Option<u64>,
+    /// Hours within which the same event (crm context, user, event type, callId) is
+    /// delivered once [default: 24].
+    #[arg(long, env = "XCTI_DEDUPE_WINDOW_HOURS")]
+    pub dedupe_window_hours: Option<u64>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -53,6 +65,9 @@ struct FileConfig {
     session_ttl: Option<u64>,
     xelion_logins_at_once: Option<usize>,
     xelion_logins_per_second: Option<u32>,
+    delivered_retention_days: Option<u64>,
+    failed_retention_days: Option<u64>,
+    dedupe_window_hours: Option<u64>,
 }
 
 /// Where the master key comes from.
@@ -90,6 +105,8 @@ pub struct Settings {
     pub session_ttl: Duration,
     /// Timers and limits of the tenants' Xelion event sessions.
     pub tenants: TenantSettings,
+    /// The outbox writer: batching, leases, retention.
+    pub outbox: OutboxSettings,
 }
 
 /// The default database: a SQLite file in the working directory.
@@ -151,6 +168,29 @@ impl Settings {
                         .or(file.xelion_logins_per_second)
                         .unwrap_or(defaults.logins_per_second),
                     ..defaults
+                }
+            },
+            outbox: {
+                let defaults = Retention::default();
+                let days = |d: u64| Duration::from_secs(d.saturating_mul(86_400));
+                OutboxSettings {
+                    retention: Retention {
+                        delivered: args
+                            .delivered_retention_days
+                            .or(file.delivered_retention_days)
+                            .map_or(defaults.delivered, days),
+                        failed: args
+                            .failed_retention_days
+                            .or(file.failed_retention_days)
+                            .map_or(defaults.failed, days),
+                        dedupe_window: args
+                            .dedupe_window_hours
+                            .or(file.dedupe_window_hours)
+                            .map_or(defaults.dedupe_window, |h| {
+                                Duration::from_secs(h.saturating_mul(3600))
+                            }),
+                    },
+                    ..OutboxSettings::default()
                 }
             },
         })

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use crate::domain::Protocol;
-use crate::domain::{CrmContextId, HttpMethod, MappingId, XelionContextId, XelionEvent};
+use crate::domain::{
+    CrmContextId, DeliveryId, DeliveryStatus, HttpMethod, MappingId, UserId, XelionContextId,
+    XelionEvent,
+};
 
 /// `POST /api/session/login`.
 #[derive(Debug, Clone, Deserialize)]
@@ -280,4 +283,97 @@ pub struct EventUriMappingView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub headers: Option<Value>,
+}
+
+/// The query of `GET .../deliveries`, as sent: each value is checked by the command, which
+/// names the parameter of a bad one.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeliveryQuery {
+    /// `pending`, `retrying`, `held`, `delivered` or `failed`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// A registered user's id.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// An event type.
+    #[serde(default)]
+    pub xelion_event: Option<String>,
+    /// A Xelion callId.
+    #[serde(default)]
+    pub call_id: Option<String>,
+    /// Created at or after (`yyyy-MM-ddTHH:mm:ss[.fff]`, UTC).
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Created before.
+    #[serde(default)]
+    pub until: Option<String>,
+    /// The `nextCursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[serde(default)]
+    pub limit: Option<String>,
+}
+
+/// One request a delivery made to the CRM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptView {
+    /// When it was sent (`yyyy-MM-ddTHH:mm:ss.fffffffff`, UTC).
+    pub at: String,
+    /// The CRM's HTTP status; null when no answer came.
+    pub status: Option<u16>,
+    /// How long it took.
+    pub duration_ms: u64,
+    /// The start of the answer's body (at most 512 bytes).
+    pub excerpt: Option<String>,
+    /// What went wrong (a timeout, a refused connection).
+    pub error: Option<String>,
+}
+
+/// A delivery of the log, with its attempts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryView {
+    /// Its id (also the `Idempotency-Key` sent to the CRM).
+    pub id: DeliveryId,
+    /// The crm context it goes to.
+    pub crm_context_id: CrmContextId,
+    /// The user it is sent as.
+    pub user_id: UserId,
+    /// The mapping it renders.
+    pub mapping_id: MappingId,
+    /// The event type.
+    pub xelion_event: XelionEvent,
+    /// The event's callId.
+    pub call_id: String,
+    /// `pending`, `retrying`, `held`, `delivered` or `failed`.
+    pub status: DeliveryStatus,
+    /// When it is due (pending and retrying deliveries only).
+    pub next_attempt_at: Option<String>,
+    /// Why it failed or is held.
+    pub reason: Option<String>,
+    /// When it was accepted.
+    pub created_at: String,
+    /// When it last changed.
+    pub updated_at: String,
+    /// The call event's fields as Xelion sent them.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub event: Value,
+    /// Every request made, oldest first.
+    pub attempts: Vec<AttemptView>,
+}
+
+/// A page of the delivery log, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryPage {
+    /// The deliveries.
+    pub deliveries: Vec<DeliveryView>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    pub next_cursor: Option<String>,
 }

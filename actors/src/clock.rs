@@ -1,8 +1,69 @@
 //! Time as the APIs write it: Xelion's `yyyy-MM-dd HH:mm:ss` (UTC), the CTI document's
 //! `createdAt` (`yyyy-MM-ddTHH:mm:ss.fffffffff`, UTC; fixed width, so the text sorts in time
-//! order) and unix seconds.
+//! order), unix seconds, and [`Timestamp`] (unix milliseconds, what the outbox stores).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A point in time in milliseconds since the unix epoch: how the outbox stores, compares and
+/// orders times (an integer column, cheap to index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Now.
+    pub fn now() -> Timestamp {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    /// Milliseconds since the epoch.
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// `d` later (saturating).
+    pub fn plus(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_add(duration_ms(d)))
+    }
+
+    /// `d` earlier (saturating).
+    pub fn minus(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_sub(duration_ms(d)))
+    }
+
+    /// As a `createdAt` value, e.g. `2021-10-25T17:17:58.394000000`.
+    pub fn as_created_at(self) -> String {
+        created_at(
+            self.0.div_euclid(1000),
+            (self.0.rem_euclid(1000) as u32) * 1_000_000,
+        )
+    }
+
+    /// Reads a `createdAt` value or Xelion's `yyyy-MM-dd HH:mm:ss` (UTC), with an optional
+    /// fraction of up to nine digits and an optional trailing `Z`.
+    pub fn parse(text: &str) -> Option<Timestamp> {
+        let secs = parse_xelion_date(text)?;
+        let t = text.trim().trim_end_matches('Z');
+        let millis = match t.split_once('.') {
+            None => 0,
+            Some((_, frac)) => {
+                if frac.is_empty() || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                let padded = format!("{frac:0<3}");
+                padded[..3].parse::<i64>().ok()?
+            }
+        };
+        Some(Timestamp(secs.checked_mul(1000)?.checked_add(millis)?))
+    }
+}
+
+/// A duration in whole milliseconds, saturating.
+pub fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
 
 /// Seconds since the unix epoch, now.
 pub fn now_unix() -> i64 {
@@ -116,6 +177,34 @@ mod tests {
         assert_eq!(xelion_date(0), "1970-01-01 00:00:00");
         assert_eq!(xelion_date(1_544_781_325), "2018-12-14 09:55:25");
         assert_eq!(xelion_date(951_782_400), "2000-02-29 00:00:00");
+    }
+
+    #[test]
+    fn timestamps_read_and_print_with_milliseconds() {
+        let t = Timestamp(1_635_182_278_394);
+        assert_eq!(t.as_created_at(), "2021-10-25T17:17:58.394000000");
+        assert_eq!(Timestamp::parse(&t.as_created_at()), Some(t));
+        assert_eq!(
+            Timestamp::parse("2021-10-25T17:17:58.3945Z"),
+            Some(Timestamp(1_635_182_278_394))
+        );
+        assert_eq!(
+            Timestamp::parse("2021-10-25 17:17:58"),
+            Some(Timestamp(1_635_182_278_000))
+        );
+        assert_eq!(Timestamp::parse("2021-10-25T17:17:58.x"), None);
+        assert_eq!(Timestamp::parse("2021-10-25T17:17:58."), None);
+        assert_eq!(Timestamp::parse("yesterday"), None);
+        assert_eq!(
+            t.plus(Duration::from_secs(2))
+                .minus(Duration::from_millis(5))
+                .0,
+            t.0 + 1995
+        );
+        assert_eq!(
+            Timestamp(0).as_created_at(),
+            "1970-01-01T00:00:00.000000000"
+        );
     }
 
     #[test]

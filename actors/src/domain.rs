@@ -114,6 +114,71 @@ row_id!(
     /// The id of an `event_uri_mappings` row.
     MappingId
 );
+row_id!(
+    /// The id of a `deliveries` row: monotonic, so a call's deliveries go out in id order;
+    /// sent as the `Idempotency-Key`.
+    DeliveryId
+);
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Accepted, not sent yet (or sent and not answered before a crash).
+    Pending,
+    /// Sent and refused for a reason that may pass; sent again when due.
+    Retrying,
+    /// Not attempted: the user's credentials must be updated first.
+    Held,
+    /// The CRM answered 2xx.
+    Delivered,
+    /// Given up, with the reason; the retry endpoint sends it again.
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// Every status.
+    pub const ALL: [DeliveryStatus; 5] = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Retrying,
+        DeliveryStatus::Held,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Failed,
+    ];
+
+    /// The name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Retrying => "retrying",
+            DeliveryStatus::Held => "held",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not one of [`DeliveryStatus::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not one of pending, retrying, held, delivered, failed")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for DeliveryStatus {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DeliveryStatus::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_string()))
+    }
+}
 
 /// `http` or `https`: how the Xelion REST API and websocket are reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -303,6 +368,16 @@ mod tests {
             assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
         }
         assert!("HEAD".parse::<HttpMethod>().is_err());
+    }
+
+    #[test]
+    fn delivery_statuses_round_trip() {
+        for d in DeliveryStatus::ALL {
+            assert_eq!(d.as_str().parse::<DeliveryStatus>(), Ok(d));
+            assert_eq!(serde_json::to_value(d).unwrap(), d.as_str());
+        }
+        let err = "done".parse::<DeliveryStatus>().unwrap_err().to_string();
+        assert!(err.contains("`done`") && err.contains("failed"), "{err}");
     }
 
     #[test]

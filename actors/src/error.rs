@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::domain::{CrmContextId, UserId, XelionContextId};
+use crate::domain::{CrmContextId, DeliveryId, UserId, XelionContextId};
 use crate::outbound::OutboundError;
 use crate::store::StoreError;
 use crate::xelion::XelionError;
@@ -113,6 +113,8 @@ pub enum What {
     CrmContext(CrmContextId, XelionContextId),
     /// `user 5`.
     User(UserId),
+    /// `delivery 9 of xelion context 3`.
+    Delivery(DeliveryId, XelionContextId),
     /// The integration of a host and tenant.
     Integration {
         /// Xelion host.
@@ -136,6 +138,7 @@ impl fmt::Display for What {
             What::XelionContext(id) => write!(f, "xelion context {id}"),
             What::CrmContext(cid, xid) => write!(f, "crm context {cid} of xelion context {xid}"),
             What::User(id) => write!(f, "user {id}"),
+            What::Delivery(id, xid) => write!(f, "delivery {id} of xelion context {xid}"),
             What::Integration { host, tenant } => write!(f, "crm integration for {host}/{tenant}"),
             What::Endpoint { method, path } => write!(f, "endpoint {method} {path}"),
         }
@@ -311,6 +314,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::NotFound(What::Object),
             StoreError::Conflict(what) => ApiError::Conflict(format!("already exists: {what}")),
+            StoreError::WrongState(why) => ApiError::Conflict(why),
             other => ApiError::internal("accessing the database", other),
         }
     }

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod messages;
 pub mod outbound;
+pub mod outbox;
 pub mod secrets;
 pub mod store;
 pub mod supervisor;

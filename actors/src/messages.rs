@@ -4,7 +4,8 @@
 use actix::prelude::*;
 
 use crate::api::*;
-use crate::domain::{CredentialKind, CrmContextId, UserId, XelionContextId};
+use crate::domain::{CredentialKind, CrmContextId, DeliveryId, UserId, XelionContextId};
+use crate::store::Backlog;
 use crate::error::ApiError;
 use crate::supervisor::Supervisor;
 
@@ -185,4 +186,22 @@ command!(
         mappings: Vec<EventUriMappingRequest>,
     } -> Vec<EventUriMappingView>,
     |admin, scope, m| admin.put_mappings(scope, m.xelion_context_id, m.crm_context_id, m.mappings).await
+);
+
+command!(
+    /// `GET /api/crm-integrations/{xelionContextId}/deliveries`.
+    query authenticated ListDeliveries { xelion_context_id: XelionContextId, query: DeliveryQuery } -> DeliveryPage,
+    |admin, scope, m| admin.list_deliveries(scope, m.xelion_context_id, m.query).await
+);
+
+command!(
+    /// `POST /api/crm-integrations/{xelionContextId}/deliveries/{id}/retry`.
+    query authenticated RetryDelivery { xelion_context_id: XelionContextId, delivery_id: DeliveryId } -> DeliveryView,
+    |admin, scope, m| admin.retry_delivery(scope, m.xelion_context_id, m.delivery_id).await
+);
+
+command!(
+    /// Readiness: the outbox's open work.
+    query OutboxBacklog {} -> Backlog,
+    |admin, _m| admin.store().outbox_backlog().await.map_err(ApiError::from)
 );

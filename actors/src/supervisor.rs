@@ -17,6 +17,7 @@ use futures_util::future::join_all;
 use crate::admin::{Admin, TenantChange};
 use crate::clock::now_unix;
 use crate::domain::XelionContextId;
+use crate::outbox::OutboxWriter;
 use crate::tenant::{
     GetStatus, Reload, Stop, TenantActor, TenantDeps, TenantSettings, TenantState, TenantStatus,
 };
@@ -44,6 +45,8 @@ pub struct Supervisor {
     watch_every: Duration,
     /// A look for stopped tenants is under way; the next tick skips rather than overlap it.
     watching: bool,
+    /// The outbox writer, closed at shutdown after the tenants and before the store.
+    outbox: Option<OutboxWriter>,
 }
 
 impl Supervisor {
@@ -61,7 +64,19 @@ impl Supervisor {
             tenants: HashMap::new(),
             watch_every: WATCH_TENANTS_EVERY,
             watching: false,
+            outbox: None,
         }
+    }
+
+    /// The outbox writer the pipeline writes through; the supervisor closes it at shutdown.
+    pub fn with_outbox(mut self, outbox: OutboxWriter) -> Self {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    /// The outbox writer, if one was given.
+    pub fn outbox(&self) -> Option<&OutboxWriter> {
+        self.outbox.as_ref()
     }
 
     /// Tells the running pipeline about a change.

@@ -1,8 +1,9 @@
-//! `GET /health` (liveness) and `GET /health/ready` (database and tenants).
+//! `GET /health` (liveness) and `GET /health/ready` (database, tenants, outbox backlog).
 
 use actix::Addr;
 use actix_web::{web, HttpResponse};
-use cti_actors::messages::CheckReady;
+use cti_actors::clock::Timestamp;
+use cti_actors::messages::{CheckReady, OutboxBacklog};
 use cti_actors::supervisor::ListTenants;
 use cti_actors::tenant::TenantState;
 use cti_actors::Supervisor;
@@ -21,6 +22,19 @@ async fn live() -> HttpResponse {
 async fn ready(supervisor: web::Data<Addr<Supervisor>>) -> HttpResponse {
     let database = matches!(supervisor.send(CheckReady {}).await, Ok(Ok(())));
     let tenants = supervisor.send(ListTenants).await.ok();
+    let outbox = match supervisor.send(OutboxBacklog {}).await {
+        Ok(Ok(b)) => json!({
+            "backlog": b.total(),
+            "pending": b.pending,
+            "retrying": b.retrying,
+            "held": b.held,
+            // Seconds since the oldest open delivery was accepted; null when there is none.
+            "oldestPendingAgeSeconds": b.oldest_created_at.map(|t| {
+                (Timestamp::now().millis() - t.millis()).max(0) / 1000
+            }),
+        }),
+        _ => serde_json::Value::Null,
+    };
     let ready = database && tenants.is_some();
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
@@ -37,6 +51,7 @@ async fn ready(supervisor: web::Data<Addr<Supervisor>>) -> HttpResponse {
             }
             by_state
         }),
+        "outbox": outbox,
     });
     if ready {
         HttpResponse::Ok().json(body)

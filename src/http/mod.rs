@@ -15,6 +15,7 @@ use std::future::{ready, Ready};
 use utoipa::ToSchema;
 
 pub mod crm_integrations;
+pub mod deliveries;
 pub mod health;
 pub mod mappings;
 pub mod openapi;
@@ -231,6 +232,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(users::routes)
         .configure(xelion_environment::routes)
         .configure(mappings::routes)
+        .configure(deliveries::routes)
         .configure(openapi::routes)
         .configure(health::routes);
 }

@@ -4,7 +4,9 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{crm_integrations, mappings, session, users, xelion_environment, ErrorBody};
+use super::{
+    crm_integrations, deliveries, mappings, session, users, xelion_environment, ErrorBody,
+};
 
 /// The document.
 #[derive(OpenApi)]
@@ -20,6 +22,7 @@ use super::{crm_integrations, mappings, session, users, xelion_environment, Erro
         xelion_environment::get_status,
         xelion_environment::update_password, xelion_environment::update_username,
         mappings::get_mappings, mappings::put_mappings,
+        deliveries::list_deliveries, deliveries::retry_delivery,
     ),
     components(schemas(ErrorBody)),
     modifiers(&XelionAuth)

@@ -73,6 +73,7 @@ impl Database {
             log_json: false,
             session_ttl: std::time::Duration::from_secs(3600),
             tenants: fast_tenants(),
+            outbox: Default::default(),
         }
     }
 }

@@ -3,11 +3,12 @@
 //!
 //! One module per resource, as in `src/http/`: `session` (login, logout, and the
 //! authentication the other commands run behind), `integrations` (with the user credentials
-//! of a crm context), `users`, `environment`, `mappings`. A command that needs a caller
+//! of a crm context), `users`, `environment`, `mappings`, `deliveries` (the delivery log). A command that needs a caller
 //! takes a [`Scope`], never a token: `messages.rs` authenticates before the command runs.
 //! What the commands share lives here: the lookups that stay inside a scope, and the Xelion
 //! admin login.
 
+mod deliveries;
 mod environment;
 mod integrations;
 mod limiter;

@@ -119,6 +119,13 @@ impl Target {
                             sqlx::query("PRAGMA busy_timeout = 5000")
                                 .execute(&mut *conn)
                                 .await?;
+                            // In WAL mode NORMAL syncs at checkpoints, not at every commit: a
+                            // commit survives the process dying (`kill -9`), only an OS crash
+                            // or power loss may take the last few. What the outbox's write
+                            // rate needs; README.md says so.
+                            sqlx::query("PRAGMA synchronous = NORMAL")
+                                .execute(&mut *conn)
+                                .await?;
                             Ok(())
                         })
                     });

@@ -4,6 +4,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
+use super::rows::parse_column;
 use super::{CrmContextId, HttpMethod, MappingId, Store, StoreError, StoreResult, Tx, XelionEvent};
 
 /// An event URI mapping of a CRM context.
@@ -139,19 +140,6 @@ fn json_value(row: &AnyRow, column: &str) -> Result<Option<Value>, sqlx::Error> 
         })
     })
     .transpose()
-}
-
-/// A text column holding a domain value; one that does not parse is a decode error, not a panic.
-fn parse_column<T>(row: &AnyRow, column: &str) -> Result<T, sqlx::Error>
-where
-    T: std::str::FromStr,
-    T::Err: std::error::Error + Send + Sync + 'static,
-{
-    let text: String = row.try_get(column)?;
-    text.parse().map_err(|e: T::Err| sqlx::Error::ColumnDecode {
-        index: column.to_string(),
-        source: Box::new(e),
-    })
 }
 
 fn mapping_row(r: &AnyRow) -> StoreResult<EventUriMapping> {

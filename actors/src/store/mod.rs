@@ -14,11 +14,15 @@ use crate::secrets::{Cipher, Secret};
 
 mod connect;
 mod crm_contexts;
+mod deliveries;
 mod event_sessions;
 mod integrations;
 mod mappings;
+mod outbox;
+mod outbox_write;
 #[cfg(feature = "test-util")]
 mod raw;
+mod retention;
 mod rows;
 mod sessions;
 #[cfg(feature = "test-util")]
@@ -28,8 +32,14 @@ mod xelion_contexts;
 
 pub use crate::domain::CredentialKind;
 pub use crm_contexts::CrmContext;
+pub use deliveries::{DeliveryFilter, DeliveryWithAttempts, Page};
 pub use integrations::NewIntegration;
 pub use mappings::{EventUriMapping, NewMapping};
+pub use outbox::{
+    Accepting, Attempt, Backlog, Delivery, NewDelivery, StatusUpdate, ATTEMPT_TEXT_MAX, EXCERPT_MAX,
+};
+pub(crate) use outbox_write::take_inserted;
+pub use retention::{PrunePlan, Pruned, Retention};
 pub use sessions::ApiSession;
 pub use users::{NewUserCredentials, UserCredentials, UserSecrets};
 pub use xelion_contexts::XelionContext;
@@ -40,8 +50,10 @@ pub use event_sessions::EventSession;
 /// own id has its type in [`crate::domain`].
 pub type Id = i64;
 
+pub use crate::clock::Timestamp;
 pub use crate::domain::{
-    CrmContextId, HttpMethod, MappingId, Protocol, UserId, XelionContextId, XelionEvent,
+    CrmContextId, DeliveryId, DeliveryStatus, HttpMethod, MappingId, Protocol, UserId,
+    XelionContextId, XelionEvent,
 };
 
 /// The id of a row of any table, as sealing binds it into a secret's associated data
@@ -75,6 +87,12 @@ pub enum StoreError {
     /// A secret could not be decrypted (wrong master key?).
     #[error("secret: {0}")]
     Crypto(String),
+    /// The row is not in a state that allows the change; the text says which and why.
+    #[error("{0}")]
+    WrongState(String),
+    /// The outbox writer could not take or finish the work (stopped, or the batch failed).
+    #[error("outbox: {0}")]
+    Outbox(String),
 }
 
 /// Result of storage calls.

@@ -1,6 +1,23 @@
-//! What the tables share: turning a statement's outcome into a [`StoreError`].
+//! What the tables share: turning a statement's outcome into a [`StoreError`], reading
+//! typed columns.
+
+use sqlx::any::AnyRow;
+use sqlx::Row as _;
 
 use super::{StoreError, StoreResult};
+
+/// A text column holding a domain value; one that does not parse is a decode error, not a panic.
+pub(super) fn parse_column<T>(row: &AnyRow, column: &str) -> Result<T, sqlx::Error>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = row.try_get(column)?;
+    text.parse().map_err(|e: T::Err| sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: Box::new(e),
+    })
+}
 
 /// `NotFound` when an update or delete touched no row.
 pub(super) fn found(rows_affected: u64) -> StoreResult<()> {

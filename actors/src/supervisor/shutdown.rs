@@ -1,5 +1,6 @@
 //! Stopping in order: the tenants first (they hand back their work and log out), then the
-//! store, so that nothing is written after the pool is closed.
+//! outbox writer (it commits what is queued), then the store, so that nothing is written
+//! after the pool is closed.
 
 use actix::prelude::*;
 use futures_util::future::join_all;
@@ -7,7 +8,7 @@ use futures_util::future::join_all;
 use super::Supervisor;
 use crate::tenant::Stop;
 
-/// The server is stopping: stop every tenant, then close the store. Answers when done; the
+/// The server is stopping: stop every tenant, then the outbox writer, then close the store. Answers when done; the
 /// supervisor stops after it, so later commands answer 503.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -19,11 +20,16 @@ impl Handler<Shutdown> for Supervisor {
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
         let tenants: Vec<_> = self.tenants.drain().map(|(_, addr)| addr).collect();
         let store = self.admin.store().clone();
+        let outbox = self.outbox.take();
         Box::pin(
             async move {
                 let count = tenants.len();
                 join_all(tenants.iter().map(|t| t.send(Stop))).await;
                 tracing::info!(tenants = count, "tenants stopped");
+                if let Some(outbox) = outbox {
+                    outbox.close().await;
+                    tracing::info!("outbox writer stopped");
+                }
                 store.close().await;
                 tracing::info!("store closed");
             }

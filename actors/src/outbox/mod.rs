@@ -1,0 +1,158 @@
+//! The outbox writer: group commit of accepted deliveries and status updates.
+//!
+//! Callers (routing, dispatch) hand their work to one task through a queue; the task commits
+//! whatever is queued in one transaction (multi-row statements), at most `max_delay` after the
+//! first item arrived or as soon as `max_batch` rows are queued, then answers each caller. The
+//! database is the durability log, not a polled queue: accepted rows come back already claimed,
+//! to be dispatched from memory at once; [`OutboxWriter::claim_due`] only recovers work after a
+//! restart and picks up due retries. The same task prunes old rows now and then, a small chunk
+//! at a time between batches, and, on SQLite (one instance per file), ends the leases the
+//! previous process held when it starts.
+
+mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{Delivery, NewDelivery, Pruned, Retention, StatusUpdate, Store, StoreError};
+
+/// Timers and limits of the outbox writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxSettings {
+    /// How long the writer waits for more work after the first item of a batch.
+    pub max_delay: Duration,
+    /// Rows (deliveries and updates) at most in one transaction.
+    pub max_batch: usize,
+    /// Jobs waiting at most; callers wait for room beyond that.
+    pub queue: usize,
+    /// How long accepted and claimed rows stay leased to this instance.
+    pub lease: Duration,
+    /// How long rows are kept, and the dedupe window.
+    pub retention: Retention,
+    /// How often old rows are pruned.
+    pub prune_every: Duration,
+    /// Rows of each kind deleted per prune step.
+    pub prune_chunk: u32,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        OutboxSettings {
+            max_delay: Duration::from_millis(2),
+            max_batch: 1000,
+            queue: 4096,
+            lease: Duration::from_secs(300),
+            retention: Retention::default(),
+            prune_every: Duration::from_secs(600),
+            prune_chunk: 1000,
+        }
+    }
+}
+
+/// A handle to the writer task (cheap to clone). The task ends when [`OutboxWriter::close`]
+/// is called or every handle is dropped, after committing what was queued.
+#[derive(Clone)]
+pub struct OutboxWriter {
+    jobs: mpsc::Sender<Job>,
+    settings: Arc<OutboxSettings>,
+}
+
+impl std::fmt::Debug for OutboxWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxWriter")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What callers queue.
+enum Job {
+    Accept {
+        batch: Vec<NewDelivery>,
+        reply: oneshot::Sender<Result<Vec<Delivery>, StoreError>>,
+    },
+    Record {
+        update: StatusUpdate,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    Claim {
+        limit: u32,
+        reply: oneshot::Sender<Result<Vec<Delivery>, StoreError>>,
+    },
+    Prune {
+        reply: oneshot::Sender<Result<Pruned, StoreError>>,
+    },
+    Close {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+fn stopped() -> StoreError {
+    StoreError::Outbox("the outbox writer has stopped".to_string())
+}
+
+impl OutboxWriter {
+    /// Starts the writer task on the current tokio runtime (inside an actix system too).
+    pub fn start(store: Store, settings: OutboxSettings) -> OutboxWriter {
+        let (jobs, queue) = mpsc::channel(settings.queue.max(1));
+        let settings = Arc::new(settings);
+        tokio::spawn(writer::Writer::new(store, settings.clone(), queue).run());
+        OutboxWriter { jobs, settings }
+    }
+
+    /// The settings it runs on.
+    pub fn settings(&self) -> &OutboxSettings {
+        &self.settings
+    }
+
+    /// Accepts one caller's deliveries (whole events: deliveries sharing a dedupe key are one
+    /// event's, one per mapping). Returns after the batch they joined has committed, with the
+    /// deliveries newly inserted, in id order and already claimed for the lease: dispatch them
+    /// from memory. Duplicates of an event accepted before (within the dedupe window) are left
+    /// out, all of an event's deliveries together.
+    pub async fn accept(&self, batch: Vec<NewDelivery>) -> Result<Vec<Delivery>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Accept { batch, reply }).await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Records what dispatch learned; returns after the batch it joined has committed (spawn
+    /// it to go on at once: the update is queued either way). An update of a row that is gone
+    /// (its integration was deleted) is skipped.
+    pub async fn record(&self, update: StatusUpdate) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Record { update, reply }).await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Claims up to `limit` due rows (recovery and due retries) for the lease, in id order.
+    pub async fn claim_due(&self, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Claim { limit, reply }).await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Prunes old rows now, all of them, and says how many went.
+    pub async fn prune_now(&self) -> Result<Pruned, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Prune { reply }).await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Commits what is queued before this call and stops the task; later calls fail.
+    pub async fn close(&self) {
+        let (reply, answer) = oneshot::channel();
+        if self.jobs.send(Job::Close { reply }).await.is_ok() {
+            let _ = answer.await;
+        }
+    }
+
+    async fn send(&self, job: Job) -> Result<(), StoreError> {
+        self.jobs.send(job).await.map_err(|_| stopped())
+    }
+}

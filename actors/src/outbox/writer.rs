@@ -1,0 +1,283 @@
+//! The writer task: gathers queued work into batches, commits each in one transaction,
+//! answers the callers, and prunes between batches.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::{Job, OutboxSettings};
+use crate::store::{
+    take_inserted, Accepting, Backend, Delivery, NewDelivery, PrunePlan, Pruned, StatusUpdate,
+    Store, StoreError, Timestamp,
+};
+
+type AcceptReply = oneshot::Sender<Result<Vec<Delivery>, StoreError>>;
+type RecordReply = oneshot::Sender<Result<(), StoreError>>;
+
+/// The work of one transaction.
+#[derive(Default)]
+struct Batch {
+    accepts: Vec<(Vec<NewDelivery>, AcceptReply)>,
+    records: Vec<(StatusUpdate, RecordReply)>,
+    rows: usize,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.accepts.is_empty() && self.records.is_empty()
+    }
+
+    /// Adds a data job; a control job (claim, prune, close) is handed back.
+    fn push(&mut self, job: Job) -> Option<Job> {
+        match job {
+            Job::Accept { batch, reply } => {
+                self.rows += batch.len();
+                self.accepts.push((batch, reply));
+                None
+            }
+            Job::Record { update, reply } => {
+                self.rows += 1;
+                self.records.push((update, reply));
+                None
+            }
+            control => Some(control),
+        }
+    }
+}
+
+pub(super) struct Writer {
+    store: Store,
+    settings: Arc<OutboxSettings>,
+    queue: mpsc::Receiver<Job>,
+    /// A prune under way, done a step at a time.
+    pruning: Option<PrunePlan>,
+}
+
+impl Writer {
+    pub(super) fn new(
+        store: Store,
+        settings: Arc<OutboxSettings>,
+        queue: mpsc::Receiver<Job>,
+    ) -> Writer {
+        Writer {
+            store,
+            settings,
+            queue,
+            pruning: None,
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        if self.store.backend() == Backend::Sqlite {
+            match self.store.release_claims().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(released = n, "outbox: leases of the previous run ended"),
+                Err(e) => tracing::warn!(error = %e, "outbox: leases could not be ended"),
+            }
+        }
+        let mut prune_tick = tokio::time::interval(self.settings.prune_every);
+        prune_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            let first = if self.pruning.is_some() {
+                match self.queue.try_recv() {
+                    Ok(job) => job,
+                    Err(TryRecvError::Empty) => {
+                        self.prune_step().await;
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => break,
+                }
+            } else {
+                tokio::select! {
+                    job = self.queue.recv() => match job {
+                        Some(job) => job,
+                        None => break,
+                    },
+                    _ = prune_tick.tick() => {
+                        self.start_prune().await;
+                        continue;
+                    }
+                }
+            };
+            let (batch, control) = self.gather(first).await;
+            self.commit(batch).await;
+            if self.pruning.is_some() {
+                self.prune_step().await;
+            }
+            if let Some(control) = control {
+                if self.control(control).await {
+                    break;
+                }
+            }
+        }
+        tracing::debug!("outbox writer stopped");
+    }
+
+    /// Collects data jobs after `first` until the batch is full, `max_delay` has passed since
+    /// the first, or a control job comes (answered after the batch commits).
+    async fn gather(&mut self, first: Job) -> (Batch, Option<Job>) {
+        let mut batch = Batch::default();
+        if let Some(control) = batch.push(first) {
+            return (batch, Some(control));
+        }
+        let deadline = Instant::now() + self.settings.max_delay;
+        while batch.rows < self.settings.max_batch {
+            let job = match self.queue.try_recv() {
+                Ok(job) => job,
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => {
+                    match tokio::time::timeout_at(deadline, self.queue.recv()).await {
+                        Ok(Some(job)) => job,
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            };
+            if let Some(control) = batch.push(job) {
+                return (batch, Some(control));
+            }
+        }
+        (batch, None)
+    }
+
+    /// Commits a batch and answers its callers. If the transaction fails for something the
+    /// database refused (a row whose user was deleted meanwhile), each job is tried again
+    /// alone, so one caller's bad row does not fail the others.
+    async fn commit(&self, batch: Batch) {
+        if batch.is_empty() {
+            return;
+        }
+        let Batch {
+            accepts, records, ..
+        } = batch;
+        let (jobs, accept_replies): (Vec<_>, Vec<_>) = accepts.into_iter().unzip();
+        let (updates, record_replies): (Vec<_>, Vec<_>) = records.into_iter().unzip();
+        let at = self.accepting();
+        match self.store.write_outbox(&jobs, &updates, at).await {
+            Ok(inserted) => {
+                for ((job, ids), reply) in jobs.into_iter().zip(inserted).zip(accept_replies) {
+                    let _ = reply.send(Ok(take_inserted(job, ids, &at)));
+                }
+                for reply in record_replies {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Err(e) if jobs.len() + updates.len() > 1 && refused(&e) => {
+                tracing::debug!(error = %e, "outbox: batch refused; writing its jobs one by one");
+                for (job, reply) in jobs.into_iter().zip(accept_replies) {
+                    let at = self.accepting();
+                    let result = self
+                        .store
+                        .write_outbox(std::slice::from_ref(&job), &[], at)
+                        .await
+                        .map(|mut ids| take_inserted(job, ids.pop().unwrap_or_default(), &at));
+                    let _ = reply.send(result);
+                }
+                for (update, reply) in updates.into_iter().zip(record_replies) {
+                    let result = self
+                        .store
+                        .record_updates(std::slice::from_ref(&update), Timestamp::now())
+                        .await;
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox: batch not written");
+                let message = e.to_string();
+                for reply in accept_replies {
+                    let _ = reply.send(Err(StoreError::Outbox(message.clone())));
+                }
+                for reply in record_replies {
+                    let _ = reply.send(Err(StoreError::Outbox(message.clone())));
+                }
+            }
+        }
+    }
+
+    fn accepting(&self) -> Accepting {
+        Accepting::at(
+            Timestamp::now(),
+            self.settings.lease,
+            self.settings.retention.dedupe_window,
+        )
+    }
+
+    /// Runs a control job; true when the writer must stop.
+    async fn control(&mut self, job: Job) -> bool {
+        match job {
+            Job::Claim { limit, reply } => {
+                let claimed = self
+                    .store
+                    .claim_due(Timestamp::now(), limit, self.settings.lease)
+                    .await;
+                let _ = reply.send(claimed);
+                false
+            }
+            Job::Prune { reply } => {
+                self.pruning = None;
+                let pruned = self
+                    .store
+                    .prune_outbox(
+                        Timestamp::now(),
+                        &self.settings.retention,
+                        self.settings.prune_chunk,
+                    )
+                    .await;
+                let _ = reply.send(pruned);
+                false
+            }
+            Job::Close { reply } => {
+                let _ = reply.send(());
+                true
+            }
+            // Data jobs never get here: `Batch::push` keeps them.
+            Job::Accept { reply, .. } => {
+                let _ = reply.send(Err(StoreError::Outbox("misrouted job".into())));
+                false
+            }
+            Job::Record { reply, .. } => {
+                let _ = reply.send(Err(StoreError::Outbox("misrouted job".into())));
+                false
+            }
+        }
+    }
+
+    async fn start_prune(&mut self) {
+        match self
+            .store
+            .prune_plan(Timestamp::now(), &self.settings.retention)
+            .await
+        {
+            Ok(plan) => self.pruning = Some(plan),
+            Err(e) => tracing::warn!(error = %e, "outbox: prune not planned"),
+        }
+    }
+
+    /// One chunk of the prune under way; ends it when nothing is left (or on an error: the
+    /// next tick starts again).
+    async fn prune_step(&mut self) {
+        let Some(plan) = self.pruning else { return };
+        match self
+            .store
+            .prune_step(&plan, self.settings.prune_chunk)
+            .await
+        {
+            Ok(step) if step.is_empty() => self.pruning = None,
+            Ok(Pruned {
+                delivered,
+                failed,
+                keys,
+            }) => tracing::debug!(delivered, failed, keys, "outbox: pruned"),
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox: prune step failed");
+                self.pruning = None;
+            }
+        }
+    }
+}
+
+/// Whether the database itself refused the batch (a constraint), as opposed to failing.
+fn refused(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::Database(_)))
+}
