@@ -67,7 +67,9 @@ impl Application {
                 ..AdminSettings::default()
             },
         );
-        let supervisor = Supervisor::with_tenants(admin, settings.tenants.clone()).start();
+        let supervisor =
+            Supervisor::with_settings(admin, settings.tenants.clone(), settings.tokens.clone())
+                .start();
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
         let addr = listener.local_addr()?;

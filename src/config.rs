@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use cti_actors::tenant::TenantSettings;
+use cti_actors::token::TokenSettings;
 use serde::Deserialize;
 
 /// Flags of `xelion-cti serve` (each with its `XCTI_*` environment variable).
@@ -90,6 +91,8 @@ pub struct Settings {
     pub session_ttl: Duration,
     /// Timers and limits of the tenants' Xelion event sessions.
     pub tenants: TenantSettings,
+    /// Timers of the users' OAuth token actors.
+    pub tokens: TokenSettings,
 }
 
 /// The default database: a SQLite file in the working directory.
@@ -153,6 +156,7 @@ impl Settings {
                     ..defaults
                 }
             },
+            tokens: TokenSettings::default(),
         })
     }
 }

@@ -7,6 +7,7 @@
 
 mod shutdown;
 mod status;
+mod tokens;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::domain::XelionContextId;
 use crate::tenant::{
     GetStatus, Reload, Stop, TenantActor, TenantDeps, TenantSettings, TenantState, TenantStatus,
 };
+use crate::token::{TokenSettings, Tokens};
 
 /// How often expired API sessions are deleted.
 const PURGE_SESSIONS_EVERY: Duration = Duration::from_secs(60);
@@ -31,6 +33,7 @@ const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub use shutdown::Shutdown;
 pub use status::GetTenantStatus;
+pub use tokens::{GetUserStatus, VerifyUser};
 
 /// The root actor.
 pub struct Supervisor {
@@ -38,7 +41,9 @@ pub struct Supervisor {
     pub(crate) admin: Admin,
     /// The actor of each xelion context, started or restarted by [`Supervisor::apply`].
     tenants: HashMap<XelionContextId, Addr<TenantActor>>,
-    /// What every tenant shares: store, Xelion client, login gate, timers.
+    /// The users' CRM access tokens (the admin commands reload and forget users in it).
+    pub(crate) tokens: Tokens,
+    /// What every tenant shares: store, Xelion client, tokens, login gate, timers.
     deps: TenantDeps,
     /// How often stopped tenants are looked for (shorter in tests).
     watch_every: Duration,
@@ -52,11 +57,20 @@ impl Supervisor {
         Self::with_tenants(admin, TenantSettings::default())
     }
 
-    /// A supervisor whose tenants run on `settings`.
+    /// A supervisor whose tenants run on `settings`, tokens on default timers.
     pub fn with_tenants(admin: Admin, settings: TenantSettings) -> Self {
-        let deps = TenantDeps::new(admin.store().clone(), admin.xelion().clone(), settings);
+        Self::with_settings(admin, settings, TokenSettings::default())
+    }
+
+    /// A supervisor whose tenants run on `tenants` and whose token actors on `tokens`. The
+    /// token grants share the Xelion client's guarded HTTP client (the outbound rule applies).
+    pub fn with_settings(admin: Admin, tenants: TenantSettings, tokens: TokenSettings) -> Self {
+        let store = admin.store().clone();
+        let tokens = Tokens::start(store.clone(), admin.xelion().http().clone(), tokens);
+        let deps = TenantDeps::new(store, admin.xelion().clone(), tokens.clone(), tenants);
         Supervisor {
             admin,
+            tokens,
             deps,
             tenants: HashMap::new(),
             watch_every: WATCH_TENANTS_EVERY,
@@ -72,6 +86,14 @@ impl Supervisor {
                 if let Some(addr) = self.tenants.remove(&id) {
                     addr.do_send(Stop);
                 }
+            }
+            TenantChange::UserChanged(id, user) => {
+                self.tokens.reload(user);
+                self.start_tenant(id, Duration::ZERO);
+            }
+            TenantChange::UserDeleted(id, user) => {
+                self.tokens.forget(user);
+                self.start_tenant(id, Duration::ZERO);
             }
         }
     }

@@ -73,6 +73,7 @@ impl Database {
             log_json: false,
             session_ttl: std::time::Duration::from_secs(3600),
             tenants: fast_tenants(),
+            tokens: fast_tokens(),
         }
     }
 }
@@ -92,6 +93,20 @@ pub fn fast_tenants() -> cti_actors::tenant::TenantSettings {
     s.socket.ping_interval = Duration::from_secs(1);
     s.socket.dead_after = Duration::from_secs(4);
     s
+}
+
+/// Token timers short enough for tests: retries within half a second, device codes polled
+/// every 50 ms at first (each `slow_down` adds 100 ms). The margin stays at 60 s.
+pub fn fast_tokens() -> cti_actors::token::TokenSettings {
+    use std::time::Duration;
+    cti_actors::token::TokenSettings {
+        request_timeout: Duration::from_secs(5),
+        backoff_min: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(500),
+        device_interval: Duration::from_millis(50),
+        slow_down_step: Duration::from_millis(100),
+        ..Default::default()
+    }
 }
 
 /// A running server and its simulators.

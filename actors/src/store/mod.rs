@@ -23,6 +23,7 @@ mod rows;
 mod sessions;
 #[cfg(feature = "test-util")]
 pub mod testdb;
+mod tokens;
 mod users;
 mod xelion_contexts;
 
@@ -31,6 +32,7 @@ pub use crm_contexts::CrmContext;
 pub use integrations::NewIntegration;
 pub use mappings::{EventUriMapping, NewMapping};
 pub use sessions::ApiSession;
+pub use tokens::{GrantWrite, TokenRecord};
 pub use users::{NewUserCredentials, UserCredentials, UserSecrets};
 pub use xelion_contexts::XelionContext;
 

@@ -40,6 +40,7 @@ use crate::domain::XelionContextId as Id;
 use crate::domain::XelionEvent;
 use crate::secrets::Secret;
 use crate::store::{Store, StoreError};
+use crate::token::Tokens;
 use crate::xelion::{XelionClient, XelionEndpoint, XelionError, XelionSession};
 
 /// Timers and limits of the tenants' event sessions.
@@ -90,17 +91,25 @@ pub struct TenantDeps {
     pub xelion: XelionClient,
     /// The global login gate.
     pub gate: LoginGate,
+    /// The users' CRM access tokens.
+    pub tokens: Tokens,
     /// Timers and limits.
     pub settings: Arc<TenantSettings>,
 }
 
 impl TenantDeps {
     /// Dependencies with a login gate sized from `settings`.
-    pub fn new(store: Store, xelion: XelionClient, settings: TenantSettings) -> Self {
+    pub fn new(
+        store: Store,
+        xelion: XelionClient,
+        tokens: Tokens,
+        settings: TenantSettings,
+    ) -> Self {
         TenantDeps {
             gate: LoginGate::new(settings.logins_at_once, settings.logins_per_second),
             store,
             xelion,
+            tokens,
             settings: Arc::new(settings),
         }
     }
