@@ -10,4 +10,6 @@ mod mappings;
 mod secrets;
 mod session;
 mod tenants;
+mod tokens;
+mod user_tokens;
 mod users;

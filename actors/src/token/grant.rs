@@ -251,7 +251,12 @@ async fn attempt(job: &Job, method: AuthMethod, client: &GuardedClient) -> Answe
     }
 }
 
-async fn refresh_grant(job: &Job, method: AuthMethod, http: &OAuthHttp, refresh: &Secret) -> Answer {
+async fn refresh_grant(
+    job: &Job,
+    method: AuthMethod,
+    http: &OAuthHttp,
+    refresh: &Secret,
+) -> Answer {
     let token_url = match TokenUrl::new(job.token_url.clone()) {
         Ok(url) => url,
         Err(_) => return failed(format!("`{}` is not a valid URL", job.token_url)),
@@ -266,7 +271,11 @@ async fn refresh_grant(job: &Job, method: AuthMethod, http: &OAuthHttp, refresh:
         client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
     }
     let refresh = RefreshToken::new(refresh.expose().to_string());
-    match client.exchange_refresh_token(&refresh).request_async(http).await {
+    match client
+        .exchange_refresh_token(&refresh)
+        .request_async(http)
+        .await
+    {
         Ok(resp) => granted(&resp),
         Err(err) => read_failure(err, http.seen()),
     }
@@ -371,7 +380,10 @@ fn endpoint_failed(seen: Seen) -> Option<Answer> {
 
 fn unreadable(seen: Option<Seen>) -> String {
     match seen {
-        Some(s) => format!("unexpected answer from the token endpoint (HTTP {})", s.status),
+        Some(s) => format!(
+            "unexpected answer from the token endpoint (HTTP {})",
+            s.status
+        ),
         None => "unexpected answer from the token endpoint".to_string(),
     }
 }

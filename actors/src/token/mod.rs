@@ -142,15 +142,13 @@ fn copy_store_error(e: &StoreError) -> StoreError {
     }
 }
 
-/// What a caller asks of a user's actor.
+/// What a caller asks of a user's actor for a token.
 #[derive(Debug, Clone)]
 enum Ask {
     /// A token valid beyond the margin, refreshing if needed.
     Get,
     /// The CRM refused this token: a newer one, refreshing only if it is still the current.
     Invalidate(Secret),
-    /// Like `Get`, but tries at once even while backing off.
-    Verify,
 }
 
 /// One request to a user's actor, with where its answer goes.
@@ -160,6 +158,11 @@ enum Request {
         reply: oneshot::Sender<Result<AccessToken, TokenError>>,
     },
     Status {
+        reply: oneshot::Sender<Result<TokenStatus, TokenError>>,
+    },
+    /// A grant at once if the token is not fresh (even while backing off), then the status
+    /// as that grant left it.
+    Verify {
         reply: oneshot::Sender<Result<TokenStatus, TokenError>>,
     },
 }
@@ -198,7 +201,11 @@ impl Tokens {
 
     /// After a 401 from the CRM with `stale`: a newer token if there is one (no grant), else a
     /// fresh grant.
-    pub async fn invalidate(&self, user: UserId, stale: &Secret) -> Result<AccessToken, TokenError> {
+    pub async fn invalidate(
+        &self,
+        user: UserId,
+        stale: &Secret,
+    ) -> Result<AccessToken, TokenError> {
         self.token(user, Ask::Invalidate(stale.clone())).await
     }
 
@@ -210,11 +217,7 @@ impl Tokens {
     /// Makes sure the user has a valid access token now (a grant at once when needed, even
     /// while backing off), then answers the status, whatever the grant's outcome.
     pub async fn verify(&self, user: UserId) -> Result<TokenStatus, TokenError> {
-        match self.token(user, Ask::Verify).await {
-            Err(e @ (TokenError::NoSuchUser | TokenError::Store(_))) => return Err(e),
-            _ => {}
-        }
-        self.status(user).await
+        self.route(user, |reply| Request::Verify { reply }).await
     }
 
     /// The user's credentials changed through the API (the store has un-parked it): the actor

@@ -4,20 +4,23 @@
 //! credential update); every request is answered from memory or by joining the one grant under
 //! way. A grant's outcome is stored by the grant itself before the actor hands the token out.
 
+mod answer;
+
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use self::answer::{awaiting_approval, fail_request, transient, Waiter};
 use super::grant::{self, AuthMethod, Done, GrantKind, Job, Outcome};
-use super::{AccessToken, Ask, Request, TokenError, TokenSettings, TokenState, TokenStatus};
-use crate::clock::{now_unix, xelion_date};
+use super::{AccessToken, Ask, Request, TokenError, TokenSettings};
+use crate::clock::now_unix;
 use crate::domain::{CrmContextId, UserId};
 use crate::outbound::GuardedClient;
 use crate::store::{Store, StoreError, TokenRecord};
 use crate::tenant::backoff::Backoff;
-use std::collections::HashMap;
 
 /// What every token actor shares (behind an `Arc`).
 pub(super) struct Shared {
@@ -35,14 +38,6 @@ enum Phase {
     Granting,
     BackingOff { until: Instant },
     AwaitingApproval { next_poll: Instant },
-}
-
-/// A caller waiting for the grant under way.
-struct Waiter {
-    reply: oneshot::Sender<Result<AccessToken, TokenError>>,
-    /// Whether a token that is still valid (if within the margin) will do should the grant fail.
-    /// Not for a caller whose token the CRM just refused.
-    takes_current: bool,
 }
 
 /// Stop now (the user was deleted).
@@ -71,6 +66,9 @@ pub(super) struct TokenActor {
     last_failure: Option<(String, i64)>,
     device_interval: Duration,
     last_used: Instant,
+    /// The last device code poll answered "not yet": shown as awaiting approval even while
+    /// the next poll is under way.
+    device_pending: bool,
     grant: Option<SpawnHandle>,
     timer: Option<SpawnHandle>,
 }
@@ -90,6 +88,7 @@ impl TokenActor {
             waiters: Vec::new(),
             last_failure: None,
             last_used: Instant::now(),
+            device_pending: false,
             grant: None,
             timer: None,
         }
@@ -152,12 +151,22 @@ impl TokenActor {
     fn serve(&mut self, request: Request, ctx: &mut Context<Self>) {
         match request {
             Request::Status { reply } => {
-                let _ = reply.send(match &self.record {
-                    Some(_) => Ok(self.status()),
-                    None => Err(TokenError::NoSuchUser),
-                });
+                let _ = reply.send(Ok(self.status()));
             }
             Request::Token { ask, reply } => self.ask(ask, reply, ctx),
+            Request::Verify { reply } => {
+                let settled = self.parked.is_some()
+                    || self.fresh(SystemTime::now()).is_some()
+                    || matches!(self.phase, Phase::AwaitingApproval { .. });
+                if settled {
+                    let _ = reply.send(Ok(self.status()));
+                    return;
+                }
+                self.waiters.push(Waiter::Status(reply));
+                if self.phase != Phase::Granting {
+                    self.start_grant(ctx);
+                }
+            }
         }
     }
 
@@ -173,7 +182,7 @@ impl TokenActor {
         }
         let now = SystemTime::now();
         match &ask {
-            Ask::Get | Ask::Verify => {
+            Ask::Get => {
                 if let Some(token) = self.fresh(now) {
                     let _ = reply.send(Ok(token));
                     return;
@@ -188,25 +197,27 @@ impl TokenActor {
                 _ => {}
             },
         }
-        let waiter = Waiter {
-            reply,
-            takes_current: !matches!(ask, Ask::Invalidate(_)),
-        };
+        let takes_current = matches!(ask, Ask::Get);
         match self.phase {
-            Phase::Granting => self.waiters.push(waiter),
-            Phase::BackingOff { until } if !matches!(ask, Ask::Verify) => {
+            Phase::Granting => self.waiters.push(Waiter::Token {
+                reply,
+                takes_current,
+            }),
+            Phase::BackingOff { until } => {
                 let message = self.last_failure.as_ref().map(|(m, _)| m.clone());
-                self.answer_failure(
-                    waiter,
-                    &transient(message.unwrap_or_default(), until.saturating_duration_since(Instant::now())),
-                );
+                let wait = until.saturating_duration_since(Instant::now());
+                let error = transient(message.unwrap_or_default(), wait);
+                let _ = reply.send(self.fallback(takes_current, error));
             }
             Phase::AwaitingApproval { next_poll } => {
                 let wait = next_poll.saturating_duration_since(Instant::now());
-                let _ = waiter.reply.send(Err(awaiting_approval(wait)));
+                let _ = reply.send(Err(awaiting_approval(wait)));
             }
-            Phase::Idle | Phase::BackingOff { .. } => {
-                self.waiters.push(waiter);
+            Phase::Idle => {
+                self.waiters.push(Waiter::Token {
+                    reply,
+                    takes_current,
+                });
                 self.start_grant(ctx);
             }
         }
@@ -220,15 +231,6 @@ impl TokenActor {
             .cloned()
     }
 
-    fn parked_error(&self) -> Option<TokenError> {
-        self.parked
-            .as_ref()
-            .map(|(error, at)| TokenError::NeedsReauthorisation {
-                error: error.clone(),
-                since: xelion_date(*at),
-            })
-    }
-
     /// Starts the one grant (timers cancelled); the waiters get its outcome.
     fn start_grant(&mut self, ctx: &mut Context<Self>) {
         if let Some(timer) = self.timer.take() {
@@ -240,10 +242,10 @@ impl TokenActor {
         let kind = match (&record.refresh_token, &record.device_code) {
             (Some(refresh), _) => GrantKind::Refresh(refresh.clone()),
             (None, Some(code)) => GrantKind::Device(code.clone()),
-            (None, None) => return self.park("missing_refresh_token"),
+            (None, None) => return self.park("missing_refresh_token".to_string()),
         };
         let Some(client_id) = record.client_id.clone() else {
-            return self.park("missing_client_id");
+            return self.park("missing_client_id".to_string());
         };
         let known = self
             .shared
@@ -285,6 +287,8 @@ impl TokenActor {
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(record.crm_context_id, method);
         }
+        let device_pending = matches!(done.outcome, Outcome::Pending | Outcome::SlowDown);
+        self.device_pending = device_pending;
         match done.outcome {
             Outcome::Token {
                 token,
@@ -304,17 +308,12 @@ impl TokenActor {
                 self.last_failure = None;
                 self.device_interval = self.shared.settings.device_interval;
                 tracing::debug!(user = %self.user, "access token refreshed");
-                for w in self.waiters.drain(..) {
-                    let _ = w.reply.send(Ok(token.clone()));
-                }
+                self.answer_waiters(Ok(token));
             }
             Outcome::Park { error } => {
                 tracing::warn!(user = %self.user, error = %error,
                     "the token endpoint refused the credentials; the user needs re-authorisation");
-                self.parked = Some((error, now_unix()));
-                if let Some(e) = self.parked_error() {
-                    self.fail_waiters(&e);
-                }
+                self.park(error);
             }
             Outcome::Transient {
                 message,
@@ -362,9 +361,7 @@ impl TokenActor {
         };
         let error = error.unwrap_or_else(|| transient(message.clone(), delay));
         self.last_failure = Some((message, now_unix()));
-        for w in std::mem::take(&mut self.waiters) {
-            self.answer_failure(w, &error);
-        }
+        self.answer_waiters(Err(error));
         self.timer = Some(ctx.run_later(delay, |act, ctx| {
             act.timer = None;
             if matches!(act.phase, Phase::BackingOff { .. }) {
@@ -379,7 +376,7 @@ impl TokenActor {
         self.phase = Phase::AwaitingApproval {
             next_poll: Instant::now() + interval,
         };
-        self.fail_waiters(&awaiting_approval(interval));
+        self.answer_waiters(Err(awaiting_approval(interval)));
         self.timer = Some(ctx.run_later(interval, |act, ctx| {
             act.timer = None;
             if matches!(act.phase, Phase::AwaitingApproval { .. }) {
@@ -388,86 +385,24 @@ impl TokenActor {
         }));
     }
 
-    /// Parks without a grant (the stored credentials cannot make one); not stored, since the
-    /// credentials themselves say it.
-    fn park(&mut self, error: &str) {
+    /// Parks the user: no grant until its credentials change.
+    fn park(&mut self, error: String) {
         self.phase = Phase::Idle;
-        self.parked = Some((error.to_string(), now_unix()));
-        if let Some(e) = self.parked_error() {
-            self.fail_waiters(&e);
-        }
-    }
-
-    /// A failed grant's answer to one waiter: the current token if it is still valid and will
-    /// do, else the error.
-    fn answer_failure(&self, waiter: Waiter, error: &TokenError) {
-        let current = self
-            .access
-            .as_ref()
-            .filter(|a| waiter.takes_current && a.expires_at > SystemTime::now());
-        let _ = waiter.reply.send(match current {
-            Some(a) => Ok(a.clone()),
-            None => Err(error.clone()),
-        });
-    }
-
-    fn fail_waiters(&mut self, error: &TokenError) {
-        for w in self.waiters.drain(..) {
-            let _ = w.reply.send(Err(error.clone()));
-        }
-    }
-
-    fn status(&self) -> TokenStatus {
-        let (state, error) = match (&self.parked, self.phase) {
-            (Some(parked), _) => (TokenState::NeedsReauthorisation, Some(parked.clone())),
-            (None, Phase::Idle) => (TokenState::Ok, None),
-            (None, Phase::Granting) => (TokenState::Refreshing, None),
-            (None, Phase::BackingOff { .. }) => (TokenState::BackingOff, self.last_failure.clone()),
-            (None, Phase::AwaitingApproval { .. }) => (TokenState::AwaitingApproval, None),
-        };
-        let record = self.record.as_ref();
-        TokenStatus {
-            user_id: self.user,
-            state,
-            error: error.as_ref().map(|(e, _)| e.clone()),
-            error_at: error.as_ref().map(|(_, at)| xelion_date(*at)),
-            access_token_expires_at: self.access.as_ref().map(|a| {
-                let secs = a
-                    .expires_at
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map(|d| d.as_secs() as i64)
-                    .unwrap_or(0);
-                xelion_date(secs)
-            }),
-            last_refresh_at: record.and_then(|r| r.last_refresh_at).map(xelion_date),
-            grants: record.map_or(0, |r| u64::try_from(r.grants).unwrap_or(0)),
-            device_poll_interval_ms: matches!(state, TokenState::AwaitingApproval)
-                .then(|| self.device_interval.as_millis() as u64),
-        }
+        self.parked = Some((error, now_unix()));
+        let parked = self.parked_error().unwrap_or(TokenError::NoSuchUser);
+        self.answer_waiters(Err(parked));
     }
 
     /// Stops when nobody asked for a while and nothing is under way.
     fn stop_if_idle(&mut self, ctx: &mut Context<Self>) {
         let busy = matches!(self.phase, Phase::Granting | Phase::AwaitingApproval { .. });
-        if !busy && self.waiters.is_empty() && self.last_used.elapsed() >= self.settings().idle_after
+        if !busy
+            && self.waiters.is_empty()
+            && self.last_used.elapsed() >= self.settings().idle_after
         {
             ctx.stop();
         }
     }
-}
-
-fn transient(message: String, retry_after: Duration) -> TokenError {
-    TokenError::Transient {
-        message,
-        retry_after: Some(retry_after),
-    }
-}
-
-fn awaiting_approval(wait: Duration) -> TokenError {
-    transient(
-        "the device code waits for the user's approval".to_string(),
-        wait,
-    )
 }
 
 impl Actor for TokenActor {
@@ -495,18 +430,6 @@ impl Handler<Request> for TokenActor {
     }
 }
 
-/// A request that cannot be served: the state did not load.
-fn fail_request(request: Request, error: TokenError) {
-    match request {
-        Request::Token { reply, .. } => {
-            let _ = reply.send(Err(error));
-        }
-        Request::Status { reply } => {
-            let _ = reply.send(Err(error));
-        }
-    }
-}
-
 impl Handler<Reload> for TokenActor {
     type Result = ();
 
@@ -519,6 +442,7 @@ impl Handler<Reload> for TokenActor {
         self.access = None;
         self.parked = None;
         self.last_failure = None;
+        self.device_pending = false;
         self.backoff.reset();
         self.device_interval = self.shared.settings.device_interval;
         self.load(ctx, |act, ctx, loaded| {
