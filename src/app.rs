@@ -8,10 +8,9 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use cti_actors::outbound::OutboundPolicy;
-use cti_actors::outbox::OutboxWriter;
 use cti_actors::secrets::Cipher;
 use cti_actors::store::Store;
-use cti_actors::supervisor::Shutdown;
+use cti_actors::supervisor::{Shutdown, SupervisorSettings};
 use cti_actors::xelion::XelionClient;
 use cti_actors::{Admin, AdminSettings, Supervisor};
 
@@ -60,7 +59,6 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("--outbound-allow: {e}"))?;
         let xelion = XelionClient::new(&policy)?;
         let store = open_store(&settings).await?;
-        let outbox = OutboxWriter::start(store.clone(), settings.outbox.clone());
         let admin = Admin::new(
             store,
             xelion,
@@ -69,9 +67,16 @@ impl Application {
                 ..AdminSettings::default()
             },
         );
-        let supervisor = Supervisor::with_tenants(admin, settings.tenants.clone())
-            .with_outbox(outbox)
-            .start();
+        let supervisor = Supervisor::with_settings(
+            admin,
+            SupervisorSettings {
+                tenants: settings.tenants.clone(),
+                tokens: settings.tokens.clone(),
+                outbox: settings.outbox.clone(),
+                dispatch: settings.dispatch.clone(),
+            },
+        )
+        .start();
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
         let addr = listener.local_addr()?;

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use cti_actors::outbox::OutboxSettings;
 use cti_actors::store::Retention;
 use cti_actors::tenant::TenantSettings;
+use cti_actors::token::TokenSettings;
 use serde::Deserialize;
 
 /// Flags of `xelion-cti serve` (each with its `XCTI_*` environment variable).
@@ -107,6 +108,8 @@ pub struct Settings {
     pub tenants: TenantSettings,
     /// The outbox writer: batching, leases, retention.
     pub outbox: OutboxSettings,
+    /// Timers of the users' OAuth token actors.
+    pub tokens: TokenSettings,
 }
 
 /// The default database: a SQLite file in the working directory.
@@ -193,6 +196,7 @@ impl Settings {
                     ..OutboxSettings::default()
                 }
             },
+            tokens: TokenSettings::default(),
         })
     }
 }

@@ -14,6 +14,7 @@ pub mod secrets;
 pub mod store;
 pub mod supervisor;
 pub mod tenant;
+pub mod token;
 pub mod xelion;
 
 pub use admin::{Admin, AdminSettings};

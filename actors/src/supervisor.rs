@@ -7,6 +7,7 @@
 
 mod shutdown;
 mod status;
+mod tokens;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,10 +18,13 @@ use futures_util::future::join_all;
 use crate::admin::{Admin, TenantChange};
 use crate::clock::now_unix;
 use crate::domain::XelionContextId;
-use crate::outbox::OutboxWriter;
+use crate::dispatch::send::Sender;
+use crate::dispatch::{DispatchActor, DispatchSettings, Pipeline, TenantChanged};
+use crate::outbox::{OutboxSettings, OutboxWriter};
 use crate::tenant::{
     GetStatus, Reload, Stop, TenantActor, TenantDeps, TenantSettings, TenantState, TenantStatus,
 };
+use crate::token::{TokenSettings, Tokens};
 
 /// How often expired API sessions are deleted.
 const PURGE_SESSIONS_EVERY: Duration = Duration::from_secs(60);
@@ -32,6 +36,7 @@ const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub use shutdown::Shutdown;
 pub use status::GetTenantStatus;
+pub use tokens::{GetUserStatus, VerifyUser};
 
 /// The root actor.
 pub struct Supervisor {
@@ -39,54 +44,96 @@ pub struct Supervisor {
     pub(crate) admin: Admin,
     /// The actor of each xelion context, started or restarted by [`Supervisor::apply`].
     tenants: HashMap<XelionContextId, Addr<TenantActor>>,
-    /// What every tenant shares: store, Xelion client, login gate, timers.
+    /// The users' CRM access tokens (the admin commands reload and forget users in it).
+    pub(crate) tokens: Tokens,
+    /// What every tenant shares: store, Xelion client, tokens, login gate, timers.
     deps: TenantDeps,
     /// How often stopped tenants are looked for (shorter in tests).
     watch_every: Duration,
     /// A look for stopped tenants is under way; the next tick skips rather than overlap it.
     watching: bool,
-    /// The outbox writer, closed at shutdown after the tenants and before the store.
-    outbox: Option<OutboxWriter>,
+    /// The outbox writer and the dispatcher; the writer is closed at shutdown after the
+    /// tenants and before the store.
+    pub(crate) pipeline: Pipeline,
+}
+
+/// Timers and limits of everything the supervisor starts.
+#[derive(Debug, Clone, Default)]
+pub struct SupervisorSettings {
+    pub tenants: TenantSettings,
+    pub tokens: TokenSettings,
+    pub outbox: OutboxSettings,
+    pub dispatch: DispatchSettings,
 }
 
 impl Supervisor {
-    /// A supervisor over the admin commands (and their store), tenants on default timers.
+    /// A supervisor over the admin commands (and their store), everything on default timers.
     pub fn new(admin: Admin) -> Self {
-        Self::with_tenants(admin, TenantSettings::default())
+        Self::with_settings(admin, SupervisorSettings::default())
     }
 
-    /// A supervisor whose tenants run on `settings`.
-    pub fn with_tenants(admin: Admin, settings: TenantSettings) -> Self {
-        let deps = TenantDeps::new(admin.store().clone(), admin.xelion().clone(), settings);
+    /// A supervisor on `settings`. Starts the token registry, the outbox writer and the
+    /// dispatcher (inside the running actix system); token grants and CRM requests share the
+    /// Xelion client's guarded HTTP client settings (the outbound rule applies).
+    pub fn with_settings(admin: Admin, settings: SupervisorSettings) -> Self {
+        let store = admin.store().clone();
+        let tokens = Tokens::start(store.clone(), admin.xelion().http().clone(), settings.tokens);
+        let writer = OutboxWriter::start(store.clone(), settings.outbox);
+        let sender = Sender {
+            http: admin.xelion().http().clone(),
+            tokens: tokens.clone(),
+            timeout: settings.dispatch.request_timeout,
+        };
+        let dispatch =
+            DispatchActor::new(store.clone(), writer.clone(), sender, settings.dispatch).start();
+        let pipeline = Pipeline {
+            writer: writer.clone(),
+            dispatch,
+        };
+        let deps = TenantDeps::new(
+            store,
+            admin.xelion().clone(),
+            tokens.clone(),
+            pipeline.clone(),
+            settings.tenants,
+        );
         Supervisor {
             admin,
+            tokens,
             deps,
+            pipeline,
             tenants: HashMap::new(),
             watch_every: WATCH_TENANTS_EVERY,
             watching: false,
-            outbox: None,
         }
-    }
-
-    /// The outbox writer the pipeline writes through; the supervisor closes it at shutdown.
-    pub fn with_outbox(mut self, outbox: OutboxWriter) -> Self {
-        self.outbox = Some(outbox);
-        self
-    }
-
-    /// The outbox writer, if one was given.
-    pub fn outbox(&self) -> Option<&OutboxWriter> {
-        self.outbox.as_ref()
     }
 
     /// Tells the running pipeline about a change.
     pub(crate) fn apply(&mut self, change: TenantChange) {
         match change {
-            TenantChange::Changed(id) => self.start_tenant(id, Duration::ZERO),
+            TenantChange::Changed(id) => {
+                self.pipeline.dispatch.do_send(TenantChanged {
+                    xelion_context_id: id,
+                    deleted: false,
+                });
+                self.start_tenant(id, Duration::ZERO)
+            }
             TenantChange::Deleted(id) => {
+                self.pipeline.dispatch.do_send(TenantChanged {
+                    xelion_context_id: id,
+                    deleted: true,
+                });
                 if let Some(addr) = self.tenants.remove(&id) {
                     addr.do_send(Stop);
                 }
+            }
+            TenantChange::UserChanged(id, user) => {
+                self.tokens.reload(user);
+                self.start_tenant(id, Duration::ZERO);
+            }
+            TenantChange::UserDeleted(id, user) => {
+                self.tokens.forget(user);
+                self.start_tenant(id, Duration::ZERO);
             }
         }
     }

@@ -121,6 +121,11 @@ impl XelionClient {
         self.http.policy()
     }
 
+    /// The guarded HTTP client underneath, shared with the OAuth token grants.
+    pub fn http(&self) -> &GuardedClient {
+        &self.http
+    }
+
     async fn call(
         &self,
         ep: &XelionEndpoint,

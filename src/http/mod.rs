@@ -20,6 +20,7 @@ pub mod health;
 pub mod mappings;
 pub mod openapi;
 pub mod session;
+pub mod user_tokens;
 pub mod users;
 pub mod xelion_environment;
 
@@ -230,6 +231,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(session::routes)
         .configure(crm_integrations::routes)
         .configure(users::routes)
+        .configure(user_tokens::routes)
         .configure(xelion_environment::routes)
         .configure(mappings::routes)
         .configure(deliveries::routes)

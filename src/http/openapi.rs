@@ -5,7 +5,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    crm_integrations, deliveries, mappings, session, users, xelion_environment, ErrorBody,
+    crm_integrations, deliveries, mappings, session, user_tokens, users, xelion_environment,
+    ErrorBody,
 };
 
 /// The document.
@@ -18,6 +19,7 @@ use super::{
         crm_integrations::delete_integration, crm_integrations::list_users,
         crm_integrations::add_users,
         users::get_user, users::update_user, users::delete_user, users::update_credential,
+        user_tokens::get_status, user_tokens::verify,
         xelion_environment::get_environment, xelion_environment::put_environment,
         xelion_environment::get_status,
         xelion_environment::update_password, xelion_environment::update_username,

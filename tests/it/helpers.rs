@@ -74,6 +74,7 @@ impl Database {
             session_ttl: std::time::Duration::from_secs(3600),
             tenants: fast_tenants(),
             outbox: Default::default(),
+            tokens: fast_tokens(),
         }
     }
 }
@@ -93,6 +94,20 @@ pub fn fast_tenants() -> cti_actors::tenant::TenantSettings {
     s.socket.ping_interval = Duration::from_secs(1);
     s.socket.dead_after = Duration::from_secs(4);
     s
+}
+
+/// Token timers short enough for tests: retries within half a second, device codes polled
+/// every 50 ms at first (each `slow_down` adds 100 ms). The margin stays at 60 s.
+pub fn fast_tokens() -> cti_actors::token::TokenSettings {
+    use std::time::Duration;
+    cti_actors::token::TokenSettings {
+        request_timeout: Duration::from_secs(5),
+        backoff_min: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(500),
+        device_interval: Duration::from_millis(50),
+        slow_down_step: Duration::from_millis(100),
+        ..Default::default()
+    }
 }
 
 /// A running server and its simulators.

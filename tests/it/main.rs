@@ -12,4 +12,6 @@ mod restart;
 mod secrets;
 mod session;
 mod tenants;
+mod tokens;
+mod user_tokens;
 mod users;

@@ -68,6 +68,11 @@ pub enum TenantChange {
     Changed(XelionContextId),
     /// Deleted: stop it.
     Deleted(XelionContextId),
+    /// A user of the tenant changed: reload the tenant and the user's token actor (its
+    /// credentials may have changed; it is un-parked).
+    UserChanged(XelionContextId, UserId),
+    /// A user of the tenant was deleted: reload the tenant, stop the user's token actor.
+    UserDeleted(XelionContextId, UserId),
 }
 
 /// An authenticated caller: the API session its token opened. It sees the objects of one

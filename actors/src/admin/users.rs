@@ -16,7 +16,8 @@ impl Admin {
         Ok(user_view(user))
     }
 
-    /// `PUT /api/users/{id}`: without an oid, the name is looked up in Xelion.
+    /// `PUT /api/users/{id}`: without an oid, the name is looked up in Xelion. Un-parks the
+    /// user's token.
     pub async fn update_user(
         &self,
         scope: &Scope,
@@ -47,17 +48,18 @@ impl Admin {
             }
         };
         let user = self.store.update_user_identity(uid, &name, &oid).await?;
-        Ok((user_view(user), TenantChange::Changed(ctx.id)))
+        Ok((user_view(user), TenantChange::UserChanged(ctx.id, uid)))
     }
 
     /// `DELETE /api/users/{id}`.
     pub async fn delete_user(&self, scope: &Scope, uid: UserId) -> Result<TenantChange, ApiError> {
         let (ctx, _) = self.scoped_user(scope, uid).await?;
         self.store.delete_user(uid).await?;
-        Ok(TenantChange::Changed(ctx.id))
+        Ok(TenantChange::UserDeleted(ctx.id, uid))
     }
 
     /// `POST /api/users/{id}/{type}/update`. The value is checked before the user is looked up.
+    /// Un-parks the user's token.
     pub async fn update_user_credential(
         &self,
         scope: &Scope,
@@ -72,6 +74,6 @@ impl Admin {
         self.store
             .update_user_credential(uid, kind, &Secret::new(value))
             .await?;
-        Ok(TenantChange::Changed(ctx.id))
+        Ok(TenantChange::UserChanged(ctx.id, uid))
     }
 }

@@ -28,8 +28,6 @@ pub struct DispatchSettings {
     pub poll_every: Duration,
     /// Rows claimed per poll.
     pub claim_batch: u32,
-    /// How long a claim keeps other claimers away from a row held in memory.
-    pub lease: Duration,
     /// The retry schedule and time-to-live.
     pub retry: RetryPolicy,
 }
@@ -41,7 +39,6 @@ impl Default for DispatchSettings {
             request_timeout: Duration::from_secs(10),
             poll_every: Duration::from_secs(1),
             claim_batch: 1000,
-            lease: Duration::from_secs(300),
             retry: RetryPolicy::default(),
         }
     }
@@ -64,6 +61,8 @@ impl Queued for Delivery {
 pub struct DispatchActor {
     store: Store,
     writer: OutboxWriter,
+    /// Status updates, in the order they are made, to the task that queues them at the writer.
+    updates: tokio::sync::mpsc::UnboundedSender<StatusUpdate>,
     sender: Sender,
     settings: DispatchSettings,
     lanes: Lanes<Delivery>,
@@ -78,7 +77,18 @@ pub struct DispatchActor {
 
 impl DispatchActor {
     pub fn new(store: Store, writer: OutboxWriter, sender: Sender, settings: DispatchSettings) -> Self {
+        let (updates, mut queued) = tokio::sync::mpsc::unbounded_channel::<StatusUpdate>();
+        let to_writer = writer.clone();
+        tokio::spawn(async move {
+            while let Some(update) = queued.recv().await {
+                if to_writer.queue_record(update).await.is_err() {
+                    tracing::warn!("the outbox writer has stopped; status updates are not recorded");
+                    break;
+                }
+            }
+        });
         DispatchActor {
+            updates,
             lanes: Lanes::new(settings.per_crm_in_flight),
             store,
             writer,
@@ -89,6 +99,10 @@ impl DispatchActor {
             targets_gen: 0,
             polling: false,
         }
+    }
+
+    fn record(&self, update: StatusUpdate) {
+        let _ = self.updates.send(update);
     }
 
     /// Deliveries held in memory (waiting, in flight or waiting for a retry).
@@ -151,10 +165,10 @@ impl DispatchActor {
         let mut attempts = d.attempts;
         if let Some(earlier) = round.earlier {
             attempts += 1;
-            self.writer.record(StatusUpdate::RetryAt {
+            self.record(StatusUpdate::RetryAt {
                 id: d.id,
                 attempt: earlier,
-                at: now.plus(self.settings.lease),
+                at: now.plus(self.writer.settings().lease),
             });
         }
         let update = match round.sent {
@@ -178,7 +192,7 @@ impl DispatchActor {
                 );
                 match next {
                     Some(at) => {
-                        self.writer.record(StatusUpdate::RetryAt {
+                        self.record(StatusUpdate::RetryAt {
                             id: d.id,
                             attempt,
                             at: Timestamp::from(at),
@@ -198,7 +212,7 @@ impl DispatchActor {
                 }
             }
         };
-        self.writer.record(update);
+        self.record(update);
         self.lanes.finish(d.id.0, &key);
     }
 
@@ -207,9 +221,9 @@ impl DispatchActor {
             return;
         }
         self.polling = true;
-        let store = self.store.clone();
-        let (batch, lease) = (self.settings.claim_batch, self.settings.lease);
-        let claim = async move { store.claim_due(Timestamp::now(), batch, lease).await };
+        let writer = self.writer.clone();
+        let batch = self.settings.claim_batch;
+        let claim = async move { writer.claim_due(batch).await };
         ctx.spawn(claim.into_actor(self).map(move |res, act, ctx| {
             act.polling = false;
             match res {
@@ -257,19 +271,8 @@ impl Actor for DispatchActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        // One instance per database: whatever a previous process held in memory is due now.
-        let store = self.store.clone();
-        ctx.spawn(
-            async move { store.release_claims().await }
-                .into_actor(self)
-                .map(|res, act, ctx| {
-                    if let Err(e) = res {
-                        tracing::warn!(error = %e, "releasing old claims failed");
-                    }
-                    act.poll(ctx);
-                    ctx.run_interval(act.settings.poll_every, |act, ctx| act.poll(ctx));
-                }),
-        );
+        self.poll(ctx);
+        ctx.run_interval(self.settings.poll_every, |act, ctx| act.poll(ctx));
         let mut unparked = self.sender.tokens.subscribe_unparked();
         let store = self.store.clone();
         let me = ctx.address();

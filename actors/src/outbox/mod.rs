@@ -130,6 +130,18 @@ impl OutboxWriter {
         answer.await.map_err(|_| stopped())?
     }
 
+    /// Queues an update and returns as soon as it is queued, not committed: updates queued
+    /// one after another by one caller commit in that order, without waiting for each other.
+    /// The answer tells whether its batch committed (failures are logged by the writer too).
+    pub async fn queue_record(
+        &self,
+        update: StatusUpdate,
+    ) -> Result<oneshot::Receiver<Result<(), StoreError>>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Record { update, reply }).await?;
+        Ok(answer)
+    }
+
     /// Claims up to `limit` due rows (recovery and due retries) for the lease, in id order.
     pub async fn claim_due(&self, limit: u32) -> Result<Vec<Delivery>, StoreError> {
         let (reply, answer) = oneshot::channel();

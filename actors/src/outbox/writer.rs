@@ -70,12 +70,12 @@ impl Writer {
     }
 
     pub(super) async fn run(mut self) {
-        if self.store.backend() == Backend::Sqlite {
-            match self.store.release_claims().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(released = n, "outbox: leases of the previous run ended"),
-                Err(e) => tracing::warn!(error = %e, "outbox: leases could not be ended"),
-            }
+        // One instance per database (see ARCHITECTURE.md): whatever the previous process held
+        // in memory is due again at once, on either backend.
+        match self.store.release_claims().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "outbox: leases of the previous run ended"),
+            Err(e) => tracing::warn!(error = %e, "outbox: leases could not be ended"),
         }
         let mut prune_tick = tokio::time::interval(self.settings.prune_every);
         prune_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);

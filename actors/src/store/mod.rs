@@ -27,6 +27,7 @@ mod rows;
 mod sessions;
 #[cfg(feature = "test-util")]
 pub mod testdb;
+mod tokens;
 mod users;
 mod xelion_contexts;
 
@@ -41,6 +42,7 @@ pub use outbox::{
 pub(crate) use outbox_write::take_inserted;
 pub use retention::{PrunePlan, Pruned, Retention};
 pub use sessions::ApiSession;
+pub use tokens::{GrantWrite, TokenRecord};
 pub use users::{NewUserCredentials, UserCredentials, UserSecrets};
 pub use xelion_contexts::XelionContext;
 

@@ -52,10 +52,10 @@ macro_rules! user_cols {
 }
 
 // Associated data of each encrypted column: `<table>.<column>:<row id>`.
-const U_CLIENT_SECRET: &str = "user_credentials.client_secret";
-const U_DEVICE_CODE: &str = "user_credentials.device_code";
-const U_REFRESH_TOKEN: &str = "user_credentials.refresh_token";
-const U_ACCESS_TOKEN: &str = "user_credentials.access_token";
+pub(super) const U_CLIENT_SECRET: &str = "user_credentials.client_secret";
+pub(super) const U_DEVICE_CODE: &str = "user_credentials.device_code";
+pub(super) const U_REFRESH_TOKEN: &str = "user_credentials.refresh_token";
+pub(super) const U_ACCESS_TOKEN: &str = "user_credentials.access_token";
 
 impl Store {
     /// Users of a crm context, optionally filtered by exact username and/or oid, by id.
@@ -181,8 +181,8 @@ impl Store {
         row.as_ref().map(user_row).transpose()
     }
 
-    /// Changes a user's username and oid. `NotFound` if absent; `Conflict(username)` on a
-    /// duplicate username in its crm context.
+    /// Changes a user's username and oid, and un-parks it. `NotFound` if absent;
+    /// `Conflict(username)` on a duplicate username in its crm context.
     pub async fn update_user_identity(
         &self,
         id: UserId,
@@ -190,7 +190,8 @@ impl Store {
         oid: &str,
     ) -> StoreResult<UserCredentials> {
         let row = sqlx::query(concat!(
-            "UPDATE user_credentials SET xelion_username = $1, xelion_oid = $2 WHERE id = $3 RETURNING ",
+            "UPDATE user_credentials SET xelion_username = $1, xelion_oid = $2, parked_error = NULL, \
+             parked_at = NULL WHERE id = $3 RETURNING ",
             user_cols!()
         ))
         .bind(username)
@@ -215,7 +216,8 @@ impl Store {
     }
 
     /// Replaces one credential (client id in clear; the others encrypted). `NotFound` if absent.
-    /// Setting a refresh token or device code clears the stored access token.
+    /// Setting a refresh token or device code clears the stored access token. Any update
+    /// un-parks the user and bumps its credentials version (see `store/tokens.rs`).
     pub async fn update_user_credential(
         &self,
         id: UserId,
@@ -223,20 +225,26 @@ impl Store {
         value: &Secret,
     ) -> StoreResult<()> {
         let query = match kind {
-            CredentialKind::ClientId => {
-                sqlx::query("UPDATE user_credentials SET client_id = $1 WHERE id = $2")
-                    .bind(value.expose().to_string())
-            }
-            CredentialKind::ClientSecret => {
-                sqlx::query("UPDATE user_credentials SET client_secret = $1 WHERE id = $2")
-                    .bind(self.seal(U_CLIENT_SECRET, id, value)?)
-            }
+            CredentialKind::ClientId => sqlx::query(
+                "UPDATE user_credentials SET client_id = $1, parked_error = NULL, parked_at = NULL, \
+                 credentials_version = credentials_version + 1 WHERE id = $2",
+            )
+            .bind(value.expose().to_string()),
+            CredentialKind::ClientSecret => sqlx::query(
+                "UPDATE user_credentials SET client_secret = $1, parked_error = NULL, \
+                 parked_at = NULL, credentials_version = credentials_version + 1 WHERE id = $2",
+            )
+            .bind(self.seal(U_CLIENT_SECRET, id, value)?),
             CredentialKind::RefreshToken => sqlx::query(
-                "UPDATE user_credentials SET refresh_token = $1, access_token = NULL WHERE id = $2",
+                "UPDATE user_credentials SET refresh_token = $1, access_token = NULL, \
+                 access_token_expires_at = NULL, parked_error = NULL, parked_at = NULL, \
+                 credentials_version = credentials_version + 1 WHERE id = $2",
             )
             .bind(self.seal(U_REFRESH_TOKEN, id, value)?),
             CredentialKind::DeviceCode => sqlx::query(
-                "UPDATE user_credentials SET device_code = $1, access_token = NULL WHERE id = $2",
+                "UPDATE user_credentials SET device_code = $1, access_token = NULL, \
+                 access_token_expires_at = NULL, parked_error = NULL, parked_at = NULL, \
+                 credentials_version = credentials_version + 1 WHERE id = $2",
             )
             .bind(self.seal(U_DEVICE_CODE, id, value)?),
         };

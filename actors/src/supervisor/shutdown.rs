@@ -20,16 +20,14 @@ impl Handler<Shutdown> for Supervisor {
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
         let tenants: Vec<_> = self.tenants.drain().map(|(_, addr)| addr).collect();
         let store = self.admin.store().clone();
-        let outbox = self.outbox.take();
+        let outbox = self.pipeline.writer.clone();
         Box::pin(
             async move {
                 let count = tenants.len();
                 join_all(tenants.iter().map(|t| t.send(Stop))).await;
                 tracing::info!(tenants = count, "tenants stopped");
-                if let Some(outbox) = outbox {
-                    outbox.close().await;
-                    tracing::info!("outbox writer stopped");
-                }
+                outbox.close().await;
+                tracing::info!("outbox writer stopped");
                 store.close().await;
                 tracing::info!("store closed");
             }

@@ -41,9 +41,11 @@ use self::status::Stats;
 pub use self::status::{TenantState, TenantStatus};
 use crate::clock::{now_unix, parse_xelion_date};
 use crate::domain::XelionContextId as Id;
+use crate::dispatch::Pipeline;
 use crate::domain::XelionEvent;
 use crate::secrets::Secret;
 use crate::store::{Store, StoreError};
+use crate::token::Tokens;
 use crate::xelion::{XelionClient, XelionEndpoint, XelionError, XelionSession};
 
 /// Timers and limits of the tenants' event sessions.
@@ -94,17 +96,29 @@ pub struct TenantDeps {
     pub xelion: XelionClient,
     /// The global login gate.
     pub gate: LoginGate,
+    /// The users' CRM access tokens.
+    pub tokens: Tokens,
+    /// Where call events' deliveries go.
+    pub pipeline: Pipeline,
     /// Timers and limits.
     pub settings: Arc<TenantSettings>,
 }
 
 impl TenantDeps {
     /// Dependencies with a login gate sized from `settings`.
-    pub fn new(store: Store, xelion: XelionClient, settings: TenantSettings) -> Self {
+    pub fn new(
+        store: Store,
+        xelion: XelionClient,
+        tokens: Tokens,
+        pipeline: Pipeline,
+        settings: TenantSettings,
+    ) -> Self {
         TenantDeps {
             gate: LoginGate::new(settings.logins_at_once, settings.logins_per_second),
             store,
             xelion,
+            tokens,
+            pipeline,
             settings: Arc::new(settings),
         }
     }

@@ -1,0 +1,119 @@
+//! The registry: one [`TokenActor`] per user, started by the first request for that user and
+//! forgotten once it stopped (idle) or the user was deleted.
+//!
+//! Every request passes through here in order, so a reload is queued at a user's actor ahead of
+//! any request sent after it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix::prelude::*;
+use tokio::sync::broadcast;
+
+use super::actor::{Reload, Shared, Stop, TokenActor};
+use super::{Request, TokenSettings};
+use crate::domain::UserId;
+use crate::outbound::GuardedClient;
+use crate::store::Store;
+
+/// A request for a user's actor.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct Route {
+    pub user: UserId,
+    pub request: Request,
+}
+
+/// The user's credentials changed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct ReloadUser(pub UserId);
+
+/// The user was deleted.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(super) struct Forget(pub UserId);
+
+/// The registry actor.
+pub(super) struct Registry {
+    shared: Arc<Shared>,
+    actors: HashMap<UserId, Addr<TokenActor>>,
+    unparked: broadcast::Sender<UserId>,
+}
+
+impl Registry {
+    pub fn new(
+        store: Store,
+        http: GuardedClient,
+        settings: TokenSettings,
+        unparked: broadcast::Sender<UserId>,
+    ) -> Self {
+        Registry {
+            shared: Arc::new(Shared {
+                store,
+                http,
+                settings,
+                methods: Mutex::new(HashMap::new()),
+            }),
+            actors: HashMap::new(),
+            unparked,
+        }
+    }
+
+    /// The running actor of a user, started if there is none.
+    fn actor(&mut self, user: UserId) -> Addr<TokenActor> {
+        match self.actors.get(&user) {
+            Some(addr) if addr.connected() => addr.clone(),
+            _ => {
+                let addr = TokenActor::new(user, self.shared.clone()).start();
+                self.actors.insert(user, addr.clone());
+                addr
+            }
+        }
+    }
+
+    /// Forgets the actors that stopped.
+    fn sweep(&mut self, _: &mut Context<Self>) {
+        self.actors.retain(|_, addr| addr.connected());
+    }
+}
+
+impl Actor for Registry {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(self.shared.settings.idle_after, Self::sweep);
+    }
+}
+
+impl Handler<Route> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Route, _: &mut Context<Self>) {
+        // `do_send` ignores the mailbox capacity, so a burst is queued, not refused. An actor
+        // that stops before answering drops the reply: the caller routes again.
+        self.actor(msg.user).do_send(msg.request);
+    }
+}
+
+impl Handler<ReloadUser> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReloadUser, _: &mut Context<Self>) {
+        if let Some(addr) = self.actors.get(&msg.0).filter(|a| a.connected()) {
+            addr.do_send(Reload);
+        }
+        // No subscriber is fine.
+        let _ = self.unparked.send(msg.0);
+    }
+}
+
+impl Handler<Forget> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Forget, _: &mut Context<Self>) {
+        if let Some(addr) = self.actors.remove(&msg.0) {
+            addr.do_send(Stop);
+        }
+    }
+}
