@@ -4,7 +4,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use cti_actors::dispatch::render::{
-    authorize, render, variables, render_vars, CompiledMapping, MappingCache,
+    authorize, render, render_vars, variables, CompiledMapping, MappingCache,
 };
 use cti_actors::domain::{CrmContextId, MappingId, XelionEvent};
 use cti_actors::store::EventUriMapping;
@@ -22,7 +22,11 @@ fn mappings() -> Vec<EventUriMapping> {
         .map(|(i, m)| EventUriMapping {
             id: MappingId(i as i64 + 1),
             crm_context_id: CrmContextId(1),
-            xelion_event: m["xelionEvent"].as_str().expect("event").parse().expect("event"),
+            xelion_event: m["xelionEvent"]
+                .as_str()
+                .expect("event")
+                .parse()
+                .expect("event"),
             crm_resource_uri: m["crmResourceUri"].as_str().expect("uri").to_string(),
             crm_resource_payload: m.get("crmResourcePayload").cloned(),
             method: Default::default(),
@@ -62,8 +66,8 @@ fn bench(c: &mut Criterion) {
     let compiled = CompiledMapping::compile(&connected).expect("compiles");
     c.bench_function("render callConnectedEvent (URI + payload + headers)", |b| {
         b.iter(|| {
-            let mut req = render(black_box(&compiled), XelionEvent::CallConnected, &fields)
-                .expect("renders");
+            let mut req =
+                render(black_box(&compiled), XelionEvent::CallConnected, &fields).expect("renders");
             authorize(&mut req, "Bearer ", "token", 42);
             req
         })

@@ -186,3 +186,12 @@ command!(
     } -> Vec<EventUriMappingView>,
     |admin, scope, m| admin.put_mappings(scope, m.xelion_context_id, m.crm_context_id, m.mappings).await
 );
+
+command!(
+    /// `POST .../event-uri-mappings/preview`.
+    query authenticated PreviewMappings {
+        xelion_context_id: XelionContextId, crm_context_id: CrmContextId,
+        req: MappingPreviewRequest,
+    } -> MappingPreview,
+    |admin, scope, m| admin.preview_mappings(scope, m.xelion_context_id, m.crm_context_id, m.req).await
+);

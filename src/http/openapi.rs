@@ -19,7 +19,7 @@ use super::{crm_integrations, mappings, session, users, xelion_environment, Erro
         xelion_environment::get_environment, xelion_environment::put_environment,
         xelion_environment::get_status,
         xelion_environment::update_password, xelion_environment::update_username,
-        mappings::get_mappings, mappings::put_mappings,
+        mappings::get_mappings, mappings::put_mappings, mappings::preview_mappings,
     ),
     components(schemas(ErrorBody)),
     modifiers(&XelionAuth)

@@ -7,6 +7,7 @@ mod cli;
 mod environment;
 mod integrations;
 mod mappings;
+mod preview;
 mod secrets;
 mod session;
 mod tenants;

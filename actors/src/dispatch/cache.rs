@@ -160,7 +160,10 @@ mod tests {
         let m = mapping(1, "https://crm.example/a?c=${callId}");
         let first = cache.compiled(&m).unwrap();
         let again = cache.compiled(&m.clone()).unwrap();
-        assert!(Arc::ptr_eq(&first, &again), "the second lookup parses nothing");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the second lookup parses nothing"
+        );
         // A PUT keeps the id but changes the template: the new version is used.
         let changed = mapping(1, "https://crm.example/b?c=${callId}");
         let newer = cache.compiled(&changed).unwrap();

@@ -193,7 +193,10 @@ impl RetryPolicy {
                 .mul_f64(rng.gen_range(1.0 - jitter..=1.0 + jitter))
                 .max(self.min_delay),
         };
-        Some(now.checked_add(delay).map_or(deadline, |at| at.min(deadline)))
+        Some(
+            now.checked_add(delay)
+                .map_or(deadline, |at| at.min(deadline)),
+        )
     }
 }
 

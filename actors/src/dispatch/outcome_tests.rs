@@ -154,7 +154,11 @@ fn the_time_to_live_ends_the_retries_with_a_last_attempt_at_its_end() {
     // At or after the end: failed.
     for late in [600, 601, 86_400] {
         let now = first + Duration::from_secs(late);
-        assert_eq!(p.next_attempt(8, first, None, now, &mut rng), None, "{late}");
+        assert_eq!(
+            p.next_attempt(8, first, None, now, &mut rng),
+            None,
+            "{late}"
+        );
     }
     // The default TTL is a day.
     assert_eq!(RetryPolicy::default().ttl, Duration::from_secs(86_400));
@@ -167,8 +171,14 @@ fn the_schedule_escalates_from_seconds_to_minutes_to_hours_with_bounded_jitter()
     let first = at(1_700_000_000);
     assert_eq!(p.scheduled_delay(1), Duration::from_secs(2));
     assert!(p.scheduled_delay(4) < Duration::from_secs(60), "seconds");
-    assert!(p.scheduled_delay(5) >= Duration::from_secs(60), "then minutes");
-    assert!(p.scheduled_delay(8) >= Duration::from_secs(3600), "then hours");
+    assert!(
+        p.scheduled_delay(5) >= Duration::from_secs(60),
+        "then minutes"
+    );
+    assert!(
+        p.scheduled_delay(8) >= Duration::from_secs(3600),
+        "then hours"
+    );
     assert_eq!(p.scheduled_delay(1000), p.max_delay, "capped");
     let mut previous = Duration::ZERO;
     for attempts in 1..40 {
@@ -264,13 +274,6 @@ async fn transport_errors_are_retried_and_refusals_fail_for_good() {
         other => panic!("{other:?}"),
     }
     // A request that cannot be built.
-    let e = plain
-        .get("http://exa mple.org/")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        classify_error(&e),
-        Verdict::FailedForGood { .. }
-    ));
+    let e = plain.get("http://exa mple.org/").send().await.unwrap_err();
+    assert!(matches!(classify_error(&e), Verdict::FailedForGood { .. }));
 }

@@ -35,7 +35,10 @@ fn mapping(id: i64, m: &Value) -> EventUriMapping {
 }
 
 fn compiled(event: XelionEvent) -> CompiledMapping {
-    let m = zoho().into_iter().find(|m| m.xelion_event == event).unwrap();
+    let m = zoho()
+        .into_iter()
+        .find(|m| m.xelion_event == event)
+        .unwrap();
     CompiledMapping::compile(&m).unwrap()
 }
 
@@ -225,7 +228,8 @@ fn render_errors_name_the_template_and_position_without_values() {
     assert_eq!(e.path.as_deref(), Some("items[1]"));
     assert!(e.column.is_some());
     assert!(
-        e.to_string().starts_with("crmResourcePayload.items[1]: column "),
+        e.to_string()
+            .starts_with("crmResourcePayload.items[1]: column "),
         "{e}"
     );
     assert!(!e.to_string().contains("186ba647"), "no call data: {e}");
