@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use cti_actors::dispatch::outcome::RetryPolicy;
+use cti_actors::dispatch::DispatchSettings;
 use cti_actors::outbox::OutboxSettings;
 use cti_actors::store::Retention;
 use cti_actors::tenant::TenantSettings;
@@ -52,6 +54,15 @@ pub struct ServeArgs {
     /// delivered once [default: 24].
     #[arg(long, env = "XCTI_DEDUPE_WINDOW_HOURS")]
     pub dedupe_window_hours: Option<u64>,
+    /// Hours a delivery is retried before it fails [default: 24].
+    #[arg(long, env = "XCTI_DELIVERY_TTL_HOURS")]
+    pub delivery_ttl_hours: Option<u64>,
+    /// CRM requests in flight at once per crm context [default: 16].
+    #[arg(long, env = "XCTI_CRM_REQUESTS_IN_FLIGHT")]
+    pub crm_requests_in_flight: Option<usize>,
+    /// Seconds one CRM request may take [default: 10].
+    #[arg(long, env = "XCTI_CRM_REQUEST_TIMEOUT")]
+    pub crm_request_timeout: Option<u64>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -69,6 +80,9 @@ struct FileConfig {
     delivered_retention_days: Option<u64>,
     failed_retention_days: Option<u64>,
     dedupe_window_hours: Option<u64>,
+    delivery_ttl_hours: Option<u64>,
+    crm_requests_in_flight: Option<usize>,
+    crm_request_timeout: Option<u64>,
 }
 
 /// Where the master key comes from.
@@ -110,6 +124,8 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// Timers of the users' OAuth token actors.
     pub tokens: TokenSettings,
+    /// Dispatch: requests in flight, timeouts, retries.
+    pub dispatch: DispatchSettings,
 }
 
 /// The default database: a SQLite file in the working directory.
@@ -197,6 +213,29 @@ impl Settings {
                 }
             },
             tokens: TokenSettings::default(),
+            dispatch: {
+                let defaults = DispatchSettings::default();
+                DispatchSettings {
+                    per_crm_in_flight: args
+                        .crm_requests_in_flight
+                        .or(file.crm_requests_in_flight)
+                        .unwrap_or(defaults.per_crm_in_flight),
+                    request_timeout: args
+                        .crm_request_timeout
+                        .or(file.crm_request_timeout)
+                        .map_or(defaults.request_timeout, Duration::from_secs),
+                    retry: RetryPolicy {
+                        ttl: args
+                            .delivery_ttl_hours
+                            .or(file.delivery_ttl_hours)
+                            .map_or(defaults.retry.ttl, |h| {
+                                Duration::from_secs(h.saturating_mul(3600))
+                            }),
+                        ..defaults.retry
+                    },
+                    ..defaults
+                }
+            },
         })
     }
 }

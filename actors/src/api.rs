@@ -377,3 +377,103 @@ pub struct DeliveryPage {
     /// Pass as `cursor` for the next (older) page; null on the last page.
     pub next_cursor: Option<String>,
 }
+
+/// `POST .../event-uri-mappings/preview`.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MappingPreviewRequest {
+    /// A sample call event: the fields of a Xelion notification, as Xelion sends them.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub event: Value,
+    /// The event type to render the mappings of.
+    pub xelion_event: String,
+    /// Mappings to try instead of the stored ones (the shape of the PUT body).
+    #[serde(default)]
+    pub event_uri_mappings: Option<Vec<EventUriMappingRequest>>,
+}
+
+/// The answer of a mapping preview.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct MappingPreview {
+    /// The event type rendered.
+    pub xelion_event: XelionEvent,
+    /// `stored` (the crm context's mappings) or `request` (the given `eventUriMappings`).
+    pub mappings: &'static str,
+    /// One element per mapping of that event type, in order.
+    pub previews: Vec<MappingPreviewItem>,
+}
+
+/// What one mapping would send for the sample event, or why it cannot.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct MappingPreviewItem {
+    /// The stored mapping's id (or the `id` given with it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<MappingId>,
+    /// For given mappings: the position in `eventUriMappings`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// The request that would be sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<PreviewedRequest>,
+    /// The template that does not parse or render, and where.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<PreviewTemplateError>,
+    /// The outbound rule refuses the URI's address: the delivery would fail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound_refusal: Option<String>,
+}
+
+/// A request as it would be sent, the access token and delivery id as placeholders.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewedRequest {
+    /// HTTP method.
+    pub method: HttpMethod,
+    /// The URL, substituted values percent-encoded.
+    pub uri: String,
+    /// Header names and values, in the order sent.
+    #[serde(serialize_with = "ordered_object")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub headers: Vec<(String, String)>,
+    /// The JSON body; `null`: no body.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub body: Option<Value>,
+}
+
+/// A template error with its position.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewTemplateError {
+    /// `parse` (broken for every event) or `render` (failed for this event).
+    pub stage: &'static str,
+    /// `crmResourceUri`, `crmResourcePayload` or `headers`.
+    pub field: &'static str,
+    /// Inside the payload: the JSON path of the value (`myObject.callId`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The 1-based character column in that template.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    /// The whole message, e.g. `crmResourceUri: column 37: expected an expression`.
+    pub message: String,
+}
+
+/// Name-value pairs as a JSON object, in their order.
+fn ordered_object<S: serde::Serializer>(
+    pairs: &[(String, String)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap as _;
+    let mut map = serializer.serialize_map(Some(pairs.len()))?;
+    for (name, value) in pairs {
+        map.serialize_entry(name, value)?;
+    }
+    map.end()
+}

@@ -259,6 +259,17 @@ impl HttpMethod {
             HttpMethod::Delete => "DELETE",
         }
     }
+
+    /// The method as the HTTP client names it.
+    pub fn to_reqwest(self) -> reqwest::Method {
+        match self {
+            HttpMethod::Get => reqwest::Method::GET,
+            HttpMethod::Post => reqwest::Method::POST,
+            HttpMethod::Put => reqwest::Method::PUT,
+            HttpMethod::Patch => reqwest::Method::PATCH,
+            HttpMethod::Delete => reqwest::Method::DELETE,
+        }
+    }
 }
 
 impl fmt::Display for HttpMethod {

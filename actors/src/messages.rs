@@ -205,3 +205,12 @@ command!(
     query OutboxBacklog {} -> Backlog,
     |admin, _m| admin.store().outbox_backlog().await.map_err(ApiError::from)
 );
+
+command!(
+    /// `POST .../event-uri-mappings/preview`.
+    query authenticated PreviewMappings {
+        xelion_context_id: XelionContextId, crm_context_id: CrmContextId,
+        req: MappingPreviewRequest,
+    } -> MappingPreview,
+    |admin, scope, m| admin.preview_mappings(scope, m.xelion_context_id, m.crm_context_id, m.req).await
+);

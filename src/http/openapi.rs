@@ -23,7 +23,7 @@ use super::{
         xelion_environment::get_environment, xelion_environment::put_environment,
         xelion_environment::get_status,
         xelion_environment::update_password, xelion_environment::update_username,
-        mappings::get_mappings, mappings::put_mappings,
+        mappings::get_mappings, mappings::put_mappings, mappings::preview_mappings,
         deliveries::list_deliveries, deliveries::retry_delivery,
     ),
     components(schemas(ErrorBody)),

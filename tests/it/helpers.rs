@@ -75,7 +75,26 @@ impl Database {
             tenants: fast_tenants(),
             outbox: Default::default(),
             tokens: fast_tokens(),
+            dispatch: fast_dispatch(),
         }
+    }
+}
+
+/// Dispatch on test timers: retries after 100-300 ms, the outbox polled every 100 ms.
+pub fn fast_dispatch() -> cti_actors::dispatch::DispatchSettings {
+    use std::time::Duration;
+    cti_actors::dispatch::DispatchSettings {
+        poll_every: Duration::from_millis(100),
+        request_timeout: Duration::from_secs(5),
+        retry: cti_actors::dispatch::outcome::RetryPolicy {
+            min_delay: Duration::from_millis(100),
+            base: Duration::from_millis(100),
+            factor: 2,
+            max_delay: Duration::from_millis(300),
+            retry_after_cap: Duration::from_secs(2),
+            ..Default::default()
+        },
+        ..Default::default()
     }
 }
 

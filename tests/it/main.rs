@@ -8,6 +8,7 @@ mod delivery;
 mod environment;
 mod integrations;
 mod mappings;
+mod preview;
 mod restart;
 mod secrets;
 mod session;

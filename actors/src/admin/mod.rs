@@ -3,7 +3,8 @@
 //!
 //! One module per resource, as in `src/http/`: `session` (login, logout, and the
 //! authentication the other commands run behind), `integrations` (with the user credentials
-//! of a crm context), `users`, `environment`, `mappings`, `deliveries` (the delivery log). A command that needs a caller
+//! of a crm context), `users`, `environment`, `mappings`, `preview` (a mapping rendered for a
+//! sample event), `deliveries` (the delivery log). A command that needs a caller
 //! takes a [`Scope`], never a token: `messages.rs` authenticates before the command runs.
 //! What the commands share lives here: the lookups that stay inside a scope, and the Xelion
 //! admin login.
@@ -13,11 +14,13 @@ mod environment;
 mod integrations;
 mod limiter;
 mod mappings;
+mod preview;
 mod session;
 mod users;
 mod validate;
 mod views;
 
+pub use preview::{DELIVERY_ID_PLACEHOLDER, TOKEN_PLACEHOLDER};
 pub use validate::{normalize_host, validate_mappings};
 
 use std::sync::Arc;

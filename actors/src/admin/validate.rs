@@ -17,80 +17,80 @@ pub fn validate_mappings(
     let mut out = Vec::with_capacity(reqs.len());
     for (i, m) in reqs.iter().enumerate() {
         let at = format!("{prefix}[{i}]");
-        let uri = m.crm_resource_uri.trim();
-        if let Err(e) = UriTemplate::parse(uri) {
+        if let Err(e) = UriTemplate::parse(m.crm_resource_uri.trim()) {
             return Err(ApiError::BadTemplate(format!("{at}.crmResourceUri: {e}")));
         }
-        let lower = uri.to_ascii_lowercase();
-        if !(lower.starts_with("http://")
-            || lower.starts_with("https://")
-            || uri.starts_with("${")
-            || uri.starts_with("#{"))
-        {
-            return Err(ApiError::bad_payload(format!(
-                "{at}.crmResourceUri: must be an http:// or https:// URL"
-            )));
+        if let Some(p) = m.crm_resource_payload.as_ref().filter(|p| !p.is_null()) {
+            if let Err(e) = PayloadTemplate::parse(p) {
+                return Err(ApiError::BadTemplate(format!(
+                    "{at}.crmResourcePayload{}",
+                    payload_error_suffix(&e)
+                )));
+            }
         }
-        let payload = match &m.crm_resource_payload {
-            None | Some(serde_json::Value::Null) => None,
-            Some(p) => {
-                if let Err(e) = PayloadTemplate::parse(p) {
-                    return Err(ApiError::BadTemplate(format!(
-                        "{at}.crmResourcePayload{}",
-                        payload_error_suffix(&e)
-                    )));
-                }
-                Some(p.clone())
-            }
-        };
-        let method = match &m.method {
-            None => HttpMethod::Post,
-            Some(method) => method
-                .parse::<HttpMethod>()
-                .map_err(|e| ApiError::bad_payload(format!("{at}.method: {e}")))?,
-        };
-        let headers = match &m.headers {
-            None => None,
-            Some(h) if h.is_empty() => None,
-            Some(h) => {
-                for (name, value) in h {
-                    let valid_name = !name.is_empty()
-                        && name
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-                    if !valid_name {
-                        return Err(ApiError::bad_payload(format!(
-                            "{at}.headers: `{name}` is not a valid header name"
-                        )));
-                    }
-                    if ["authorization", "idempotency-key", "content-length", "host"]
-                        .contains(&name.to_ascii_lowercase().as_str())
-                    {
-                        return Err(ApiError::bad_payload(format!(
-                            "{at}.headers: `{name}` is set by the server and cannot be mapped"
-                        )));
-                    }
-                    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-                        return Err(ApiError::bad_payload(format!(
-                            "{at}.headers.{name}: the value must not contain line breaks"
-                        )));
-                    }
-                }
-                serde_json::to_value(h).ok()
-            }
-        };
-        out.push((
-            m.id,
-            NewMapping {
-                xelion_event: m.xelion_event,
-                crm_resource_uri: uri.to_string(),
-                crm_resource_payload: payload,
-                method,
-                headers,
-            },
-        ));
+        out.push((m.id, mapping_fields(&at, m)?));
     }
     Ok(out)
+}
+
+/// Checks everything of a mapping but whether its templates parse: the URI's scheme, the
+/// method, the headers. `at` is the element's field path.
+pub(super) fn mapping_fields(at: &str, m: &EventUriMappingRequest) -> Result<NewMapping, ApiError> {
+    let uri = m.crm_resource_uri.trim();
+    let lower = uri.to_ascii_lowercase();
+    if !(lower.starts_with("http://")
+        || lower.starts_with("https://")
+        || uri.starts_with("${")
+        || uri.starts_with("#{"))
+    {
+        return Err(ApiError::bad_payload(format!(
+            "{at}.crmResourceUri: must be an http:// or https:// URL"
+        )));
+    }
+    let payload = m.crm_resource_payload.clone().filter(|p| !p.is_null());
+    let method = match &m.method {
+        None => HttpMethod::Post,
+        Some(method) => method
+            .parse::<HttpMethod>()
+            .map_err(|e| ApiError::bad_payload(format!("{at}.method: {e}")))?,
+    };
+    let headers = match &m.headers {
+        None => None,
+        Some(h) if h.is_empty() => None,
+        Some(h) => {
+            for (name, value) in h {
+                let valid_name = !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                if !valid_name {
+                    return Err(ApiError::bad_payload(format!(
+                        "{at}.headers: `{name}` is not a valid header name"
+                    )));
+                }
+                if ["authorization", "idempotency-key", "content-length", "host"]
+                    .contains(&name.to_ascii_lowercase().as_str())
+                {
+                    return Err(ApiError::bad_payload(format!(
+                        "{at}.headers: `{name}` is set by the server and cannot be mapped"
+                    )));
+                }
+                if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+                    return Err(ApiError::bad_payload(format!(
+                        "{at}.headers.{name}: the value must not contain line breaks"
+                    )));
+                }
+            }
+            serde_json::to_value(h).ok()
+        }
+    };
+    Ok(NewMapping {
+        xelion_event: m.xelion_event,
+        crm_resource_uri: uri.to_string(),
+        crm_resource_payload: payload,
+        method,
+        headers,
+    })
 }
 
 fn payload_error_suffix(e: &cti_el::PayloadError) -> String {

@@ -14,7 +14,7 @@ use super::send::{CrmTarget, Round, Sender, Sent};
 use crate::clock::Timestamp;
 use crate::domain::{CrmContextId, DeliveryId, XelionContextId};
 use crate::outbox::OutboxWriter;
-use crate::store::outbox::{Delivery, StatusUpdate};
+use crate::store::{Delivery, StatusUpdate};
 use crate::store::{Store, StoreResult};
 
 /// Limits and timers of dispatch.
@@ -140,7 +140,7 @@ impl DispatchActor {
                 let round = sender.round(target.clone(), &d).await;
                 (d, loaded.then_some(target).flatten(), Some(round))
             };
-            ctx.spawn(job.into_actor(self).map(|(d, target, round), act, ctx| {
+            ctx.spawn(job.into_actor(self).map(move |(d, target, round), act, ctx| {
                 if let Some(t) = target {
                     if act.targets_gen == gen {
                         act.targets.insert(d.crm_context_id, t);
@@ -185,7 +185,7 @@ impl DispatchActor {
             } => {
                 let next = self.settings.retry.next_attempt(
                     attempts + 1,
-                    SystemTime::from(d.created_at),
+                    d.created_at.to_system_time(),
                     retry_after,
                     SystemTime::now(),
                     &mut rand::thread_rng(),
@@ -195,7 +195,7 @@ impl DispatchActor {
                         self.record(StatusUpdate::RetryAt {
                             id: d.id,
                             attempt,
-                            at: Timestamp::from(at),
+                            at: Timestamp::from_system_time(at),
                         });
                         self.deferred.insert(d.id, (key.clone(), d.xelion_context_id));
                         self.lanes.defer(&key);

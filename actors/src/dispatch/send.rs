@@ -9,7 +9,7 @@ use crate::dispatch::outcome::{classify_error, classify_status, excerpt, Verdict
 use crate::dispatch::render::{render, CompiledMapping, PreparedRequest};
 use crate::outbound::GuardedClient;
 use crate::secrets::Secret;
-use crate::store::outbox::{Attempt, Delivery};
+use crate::store::{Attempt, Delivery};
 use crate::token::{AccessToken, TokenError, Tokens};
 
 /// How much of an answer's body an attempt keeps.
@@ -122,7 +122,7 @@ impl Sender {
     ) -> (Attempt, Verdict) {
         let at = Timestamp::now();
         let started = Instant::now();
-        let builder = match self.http.request(request.method.into(), &request.uri) {
+        let builder = match self.http.request(request.method.to_reqwest(), &request.uri) {
             Ok(b) => b,
             Err(refused) => {
                 let reason = format!("the outbound rule refuses {}: {refused}", request.uri);

@@ -9,7 +9,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{Job, OutboxSettings};
 use crate::store::{
-    take_inserted, Accepting, Backend, Delivery, NewDelivery, PrunePlan, Pruned, StatusUpdate,
+    take_inserted, Accepting, Delivery, NewDelivery, PrunePlan, Pruned, StatusUpdate,
     Store, StoreError, Timestamp,
 };
 

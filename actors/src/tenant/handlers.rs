@@ -17,7 +17,7 @@ pub(super) struct News {
 
 impl Handler<News> for TenantActor {
     type Result = ();
-    fn handle(&mut self, msg: News, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: News, ctx: &mut Context<Self>) {
         if msg.gen != self.gen {
             return;
         }

@@ -10,7 +10,7 @@ use actix::prelude::*;
 use super::event::CallEvent;
 use super::TenantActor;
 use crate::dispatch::Dispatch;
-use crate::store::outbox::NewDelivery;
+use crate::store::NewDelivery;
 
 /// Deliveries a tenant keeps while the database does not take them, before it drops the
 /// oldest (and counts them).

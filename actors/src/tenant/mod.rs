@@ -30,7 +30,6 @@ use tokio::sync::mpsc;
 
 use self::backoff::Backoff;
 use self::connect::{is_credentials_rejected, login, Attempt, Attempted, Failure};
-use self::event::CallEvent;
 use self::gate::LoginGate;
 use self::handlers::News;
 use self::handoff::Handoff;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::domain::{CrmContextId, MappingId, UserId, XelionContextId, XelionEvent};
-use crate::store::outbox::NewDelivery;
+use crate::store::NewDelivery;
 use crate::store::{EventUriMapping, UserCredentials};
 
 use super::event::CallEvent;

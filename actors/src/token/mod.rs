@@ -138,6 +138,8 @@ fn copy_store_error(e: &StoreError) -> StoreError {
         StoreError::NotFound => StoreError::NotFound,
         StoreError::Conflict(what) => StoreError::Conflict(what.clone()),
         StoreError::Crypto(what) => StoreError::Crypto(what.clone()),
+        StoreError::WrongState(what) => StoreError::WrongState(what.clone()),
+        StoreError::Outbox(what) => StoreError::Outbox(what.clone()),
         StoreError::Database(db) => StoreError::Database(sqlx::Error::Protocol(db.to_string())),
     }
 }
