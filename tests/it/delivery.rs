@@ -243,7 +243,7 @@ async fn the_document_example_arrives_as_mapped(backend: Backend) {
         got[0].query,
         format!(
             "calleeFlowId={}&fromnumber={}&tonumber={}",
-            ev["calleeFlowId"].as_str().unwrap(),
+            ev["calleeFlowId"].as_str().unwrap().replace(':', "%3A"),
             enc(&ev["callerPhoneNumber"]),
             enc(&ev["calleePhoneNumber"])
         )
@@ -275,7 +275,7 @@ async fn the_document_example_arrives_as_mapped(backend: Backend) {
     assert_eq!(hangups, 2, "Xelion sends the hang-up twice");
     eventually("the transfer's deliveries settled", || async {
         let list = w.deliveries(&format!("callId={}", transfer.call_id)).await;
-        let items = list["items"].as_array()?.clone();
+        let items = list["deliveries"].as_array()?.clone();
         (items.len() >= 3 && items.iter().all(|d| d["status"] == "delivered")).then_some(())
     })
     .await;
@@ -321,7 +321,7 @@ async fn a_crm_outage_delays_but_loses_nothing(backend: Backend) {
     ];
     eventually("attempts refused with 503", || async {
         let list = w.deliveries("status=retrying").await;
-        (list["items"].as_array()?.len() >= 2).then_some(())
+        (list["deliveries"].as_array()?.len() >= 2).then_some(())
     })
     .await;
     control.remove_crm_fault(down.id).await.unwrap();
@@ -353,7 +353,7 @@ async fn a_crm_outage_delays_but_loses_nothing(backend: Backend) {
         );
     }
     let list = w.deliveries(&format!("callId={}", calls[0].call_id)).await;
-    let first = &list["items"].as_array().unwrap()[2];
+    let first = &list["deliveries"].as_array().unwrap()[2];
     assert_eq!(first["status"], "delivered");
     let attempts = first["attempts"].as_array().unwrap();
     assert!(attempts.len() >= 2, "the refused attempts are recorded: {first}");
@@ -375,7 +375,7 @@ async fn a_crm_outage_delays_but_loses_nothing(backend: Backend) {
         let list = w
             .deliveries(&format!("callId={}&status=failed", call.call_id))
             .await;
-        list["items"].as_array()?.first().cloned()
+        list["deliveries"].as_array()?.first().cloned()
     })
     .await;
     assert!(failed["reason"].as_str().unwrap().contains("400"), "{failed}");
@@ -392,7 +392,7 @@ async fn a_crm_outage_delays_but_loses_nothing(backend: Backend) {
     assert_eq!(s, StatusCode::OK, "{body}");
     eventually("the retried delivery arrives", || async {
         let list = w.deliveries(&format!("callId={}", call.call_id)).await;
-        let d = list["items"].as_array()?.first()?.clone();
+        let d = list["deliveries"].as_array()?.first()?.clone();
         (d["status"] == "delivered").then_some(())
     })
     .await;
@@ -432,16 +432,20 @@ async fn tokens_refresh_once_and_revoked_users_are_held(backend: Backend) {
         .unwrap();
     let before = refreshes(&control.crm_counters().await.unwrap());
     let call = w.call("+31699999999", "alice", Scenario::Missed).await;
-    let _ = call;
-    eventually("delivered after a fresh token", || async {
-        let n = control
-            .crm_requests_where(&[("subject", "alice"), ("status", "200")])
-            .await
-            .unwrap()
-            .len();
-        (n == 3 + 51 + 1).then_some(())
+    // A missed call makes two deliveries (new, missed); the first meets the 401.
+    let list = eventually("delivered after a fresh token", || async {
+        let list = w.deliveries(&format!("callId={}", call.call_id)).await;
+        let all = list["deliveries"].as_array()?.clone();
+        (all.len() == 2 && all.iter().all(|d| d["status"] == "delivered")).then_some(all)
     })
     .await;
+    let first: Vec<&Value> = list[1]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["status"])
+        .collect();
+    assert_eq!(first, [&json!(401), &json!(200)], "{}", list[1]);
     assert_eq!(refreshes(&control.crm_counters().await.unwrap()) - before, 1);
 
     // Bob's refresh token is revoked: his deliveries are held, alice's flow meanwhile.
@@ -455,11 +459,11 @@ async fn tokens_refresh_once_and_revoked_users_are_held(backend: Backend) {
         let list = w
             .deliveries(&format!("callId={}&status=held", held_call.call_id))
             .await;
-        (list["items"].as_array()?.len() == 3).then_some(())
+        (list["deliveries"].as_array()?.len() == 3).then_some(())
     })
     .await;
     w.call("+31656666666", "alice", Scenario::Missed).await;
-    w.requests_of("alice", 3 + 51 + 2).await;
+    w.requests_of("alice", 3 + 51 + 2 + 2).await;
     assert!(control
         .crm_requests_where(&[("subject", "bob")])
         .await
@@ -479,7 +483,7 @@ async fn tokens_refresh_once_and_revoked_users_are_held(backend: Backend) {
         .app
         .get(
             &format!(
-                "/api/crm-integrations/{}/crm-contexts/{}/users",
+                "/api/crm-integrations/{}/crm-contexts/{}/user-credentials",
                 w.xid, w.crm
             ),
             Some(&w.token),
@@ -490,15 +494,16 @@ async fn tokens_refresh_once_and_revoked_users_are_held(backend: Backend) {
         .unwrap()
         .iter()
         .find(|u| u["xelionUsername"] == "bob")
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
+        .unwrap()["userCredentialsId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (s, body) = w
         .app
         .post(
-            &format!("/api/users/{bob}/refreshToken/update"),
+            &format!("/api/users/{bob}/refreshtoken/update"),
             Some(&w.token),
-            &json!({"refreshToken": "rt-bob-new"}),
+            &json!({"value": "rt-bob-new"}),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
@@ -546,7 +551,7 @@ async fn socket_drops_and_deletion(backend: Backend) {
     w.call("+31612345670", "bob", Scenario::Answered).await;
     eventually("bob's deliveries retrying", || async {
         let list = w.deliveries("status=retrying").await;
-        (!list["items"].as_array()?.is_empty()).then_some(())
+        (!list["deliveries"].as_array()?.is_empty()).then_some(())
     })
     .await;
     let (s, _) = w
@@ -562,7 +567,8 @@ async fn socket_drops_and_deletion(backend: Backend) {
     let call = again.call("+31612345671", "bob", Scenario::Missed).await;
     eventually("the new call refused three times", || async {
         let list = again.deliveries(&format!("callId={}", call.call_id)).await;
-        (list["items"].as_array()?.first()?["attempts"].as_array()?.len() >= 3).then_some(())
+        // Newest first: the call's first delivery is the last; the second waits behind it.
+        (list["deliveries"].as_array()?.last()?["attempts"].as_array()?.len() >= 3).then_some(())
     })
     .await;
     let after = control.crm_requests().await.unwrap();

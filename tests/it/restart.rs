@@ -248,6 +248,6 @@ async fn pending_deliveries_survive_kill_9(backend: Backend) {
         );
     }
     let list = w.deliveries("status=delivered&limit=200").await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 100);
+    assert_eq!(list["deliveries"].as_array().unwrap().len(), 100);
 }
 both_backends!(pending_deliveries_survive_kill_9);
