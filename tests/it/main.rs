@@ -4,6 +4,7 @@
 mod helpers;
 
 mod cli;
+mod deliveries;
 mod environment;
 mod integrations;
 mod mappings;
