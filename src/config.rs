@@ -279,6 +279,34 @@ mod tests {
     }
 
     #[test]
+    fn retention_is_configurable() {
+        let dir = std::env::temp_dir().join(format!("xcti-cfg-ret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "delivered_retention_days = 2\nfailed_retention_days = 9\ndedupe_window_hours = 1\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            failed_retention_days: Some(60),
+            ..Default::default()
+        };
+        let r = Settings::resolve(&args).unwrap().outbox.retention;
+        assert_eq!(r.delivered, Duration::from_secs(2 * 86_400));
+        assert_eq!(r.failed, Duration::from_secs(60 * 86_400), "the flag wins");
+        assert_eq!(r.dedupe_window, Duration::from_secs(3600));
+        let defaults = Settings::resolve(&ServeArgs::default()).unwrap().outbox;
+        assert_eq!(defaults.retention, Retention::default());
+        assert_eq!(
+            defaults.retention.delivered,
+            Duration::from_secs(7 * 86_400)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn file_settings_sit_under_flags() {
         let dir = std::env::temp_dir().join(format!("xcti-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

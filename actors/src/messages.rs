@@ -5,8 +5,8 @@ use actix::prelude::*;
 
 use crate::api::*;
 use crate::domain::{CredentialKind, CrmContextId, DeliveryId, UserId, XelionContextId};
-use crate::store::Backlog;
 use crate::error::ApiError;
+use crate::store::Backlog;
 use crate::supervisor::Supervisor;
 
 /// Declares a message and the supervisor's handler for it.

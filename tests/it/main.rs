@@ -5,6 +5,7 @@ mod helpers;
 
 mod cli;
 mod delivery;
+mod deliveries;
 mod environment;
 mod integrations;
 mod mappings;

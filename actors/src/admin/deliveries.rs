@@ -104,14 +104,22 @@ pub fn parse_query(
         .as_deref()
         .map(|s| positive(s).map(DeliveryId))
         .transpose()
-        .map_err(|s| bad(format!("cursor: `{s}` is not a cursor; pass the nextCursor of a page")))?;
+        .map_err(|s| {
+            bad(format!(
+                "cursor: `{s}` is not a cursor; pass the nextCursor of a page"
+            ))
+        })?;
     let limit = match q.limit.as_deref() {
         None => DEFAULT_LIMIT,
         Some(s) => s
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| bad(format!("limit: `{s}` is not a number from 1 to {MAX_LIMIT}")))?,
+            .ok_or_else(|| {
+                bad(format!(
+                    "limit: `{s}` is not a number from 1 to {MAX_LIMIT}"
+                ))
+            })?,
     };
     Ok((
         DeliveryFilter {
@@ -200,10 +208,16 @@ mod tests {
         assert_eq!(f.user_id, Some(UserId(7)));
         assert_eq!(f.xelion_event, Some(XelionEvent::CallHungUp));
         assert_eq!(f.call_id.as_deref(), Some("186ba647df1ef222"));
-        assert_eq!(f.until.unwrap().millis() - f.since.unwrap().millis(), 86_400_500);
+        assert_eq!(
+            f.until.unwrap().millis() - f.since.unwrap().millis(),
+            86_400_500
+        );
         assert_eq!((cursor, limit), (Some(DeliveryId(120)), 500));
         let (f, cursor, limit) = parse_query(&DeliveryQuery::default()).unwrap();
-        assert_eq!((f, cursor, limit), (DeliveryFilter::default(), None, DEFAULT_LIMIT));
+        assert_eq!(
+            (f, cursor, limit),
+            (DeliveryFilter::default(), None, DEFAULT_LIMIT)
+        );
     }
 
     #[test]

@@ -441,7 +441,7 @@ mod tests {
             assert_eq!(sizes.iter().sum::<usize>(), n, "{n}");
             assert!(sizes.windows(2).all(|w| w[0] >= w[1]));
         }
-        assert_eq!(chunk_sizes(1000), [256, 256, 256, 64, 64, 64, 16, 4, 4]);
+        assert_eq!(chunk_sizes(1000), [256, 256, 256, 64, 64, 64, 16, 16, 4, 4]);
     }
 
     #[test]
