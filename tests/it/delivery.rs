@@ -145,6 +145,36 @@ impl World {
     }
 }
 
+/// A call between two external numbers involves no registered user: the tenant counts it
+/// as unrouted and the CRM sees nothing of it.
+async fn control_call_between_externals(w: &World) {
+    let status = || async {
+        let (_, st) = w
+            .app
+            .get(&format!("/api/xelion-environment/{}/status", w.xid), Some(&w.token))
+            .await;
+        st
+    };
+    let before = status().await;
+    let call = w.call("+31600000001", "+31600000002", Scenario::Answered).await;
+    let mapped = call
+        .events
+        .iter()
+        .filter(|f| f["notificationType"] != "channelHungUpEvent")
+        .count() as u64;
+    let after = eventually("the events counted as unrouted", || async {
+        let st = status().await;
+        (st["eventsReceived"].as_u64()? >= before["eventsReceived"].as_u64()? + mapped)
+            .then_some(st)
+    })
+    .await;
+    assert_eq!(
+        after["eventsUnrouted"].as_u64().unwrap() - before["eventsUnrouted"].as_u64().unwrap(),
+        mapped
+    );
+    assert_eq!(after["deliveriesAccepted"], before["deliveriesAccepted"]);
+}
+
 /// The requests of one call, by phonebridge action, oldest first.
 fn of_call<'a>(requests: &'a [RecordedRequest], call_id: &str) -> Vec<&'a RecordedRequest> {
     requests
@@ -225,6 +255,31 @@ async fn the_document_example_arrives_as_mapped(backend: Backend) {
     let keys: std::collections::BTreeSet<&String> =
         got.iter().map(|r| &r.headers["idempotency-key"]).collect();
     assert_eq!(keys.len(), 3, "one idempotency key per delivery");
+
+    // The preview of the same event renders the very request the CRM received.
+    let (s, preview) = w
+        .app
+        .post(
+            &format!(
+                "/api/crm-integrations/{}/crm-contexts/{}/event-uri-mappings/preview",
+                w.xid, w.crm
+            ),
+            Some(&w.token),
+            &json!({"xelionEvent": "newCallEvent", "event": new}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{preview}");
+    let shown = &preview["previews"][0]["request"];
+    assert_eq!(
+        shown["uri"],
+        format!("{}{}?{}", w.app.sim.crm_url(), got[0].path, got[0].query)
+    );
+    assert_eq!(shown["method"], got[0].method);
+    assert_eq!(shown["body"], got[0].body);
+    assert_eq!(shown["headers"]["Content-Type"], got[0].headers["content-type"]);
+
+    // A call of nobody registered is counted, not delivered.
+    control_call_between_externals(&w).await;
 
     // Alice calls out: the hang-up says outbound.
     let outgoing = w.call("alice", "+31687654321", Scenario::Answered).await;

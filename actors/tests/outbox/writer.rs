@@ -168,15 +168,11 @@ async fn a_restart_recovers_what_was_in_memory(ctx: Ctx) {
     drop(first);
     let second = OutboxWriter::start(ctx.reopen().await, settings());
     let claimed = second.claim_due(10).await.unwrap();
-    match ctx.store.backend() {
-        // One instance per SQLite file: the new writer ends the old leases at once.
-        Backend::Sqlite => assert_eq!(
-            claimed.iter().map(|d| d.id).collect::<Vec<_>>(),
-            vec![rows[0].id]
-        ),
-        // Other instances may share PostgreSQL: the lease must run out first.
-        Backend::Postgres => assert!(claimed.is_empty()),
-    }
+    // One instance per database: the new writer ends the old leases at once.
+    assert_eq!(
+        claimed.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![rows[0].id]
+    );
     second.close().await;
 }
 
