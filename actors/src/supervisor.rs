@@ -17,9 +17,9 @@ use futures_util::future::join_all;
 
 use crate::admin::{Admin, TenantChange};
 use crate::clock::now_unix;
-use crate::domain::XelionContextId;
 use crate::dispatch::send::Sender;
 use crate::dispatch::{DispatchActor, DispatchSettings, Pipeline, TenantChanged};
+use crate::domain::XelionContextId;
 use crate::outbox::{OutboxSettings, OutboxWriter};
 use crate::tenant::{
     GetStatus, Reload, Stop, TenantActor, TenantDeps, TenantSettings, TenantState, TenantStatus,
@@ -77,7 +77,11 @@ impl Supervisor {
     /// Xelion client's guarded HTTP client settings (the outbound rule applies).
     pub fn with_settings(admin: Admin, settings: SupervisorSettings) -> Self {
         let store = admin.store().clone();
-        let tokens = Tokens::start(store.clone(), admin.xelion().http().clone(), settings.tokens);
+        let tokens = Tokens::start(
+            store.clone(),
+            admin.xelion().http().clone(),
+            settings.tokens,
+        );
         let writer = OutboxWriter::start(store.clone(), settings.outbox);
         let sender = Sender {
             http: admin.xelion().http().clone(),

@@ -151,12 +151,17 @@ async fn control_call_between_externals(w: &World) {
     let status = || async {
         let (_, st) = w
             .app
-            .get(&format!("/api/xelion-environment/{}/status", w.xid), Some(&w.token))
+            .get(
+                &format!("/api/xelion-environment/{}/status", w.xid),
+                Some(&w.token),
+            )
             .await;
         st
     };
     let before = status().await;
-    let call = w.call("+31600000001", "+31600000002", Scenario::Answered).await;
+    let call = w
+        .call("+31600000001", "+31600000002", Scenario::Answered)
+        .await;
     let mapped = call
         .events
         .iter()
@@ -242,7 +247,11 @@ async fn the_document_example_arrives_as_mapped(backend: Backend) {
     let connected = event_of(&answered, "callConnectedEvent");
     assert_eq!(got[1].body["myObject"]["myPayload"], answered.call_id);
     assert_eq!(got[1].body["calleeFlowId"], connected["calleeFlowId"]);
-    assert!(got[2].query.contains("&direction=inbound&duration=30"), "{}", got[2].query);
+    assert!(
+        got[2].query.contains("&direction=inbound&duration=30"),
+        "{}",
+        got[2].query
+    );
     assert_eq!(got[2].body, Value::Null, "a null payload sends no body");
     for r in &got {
         assert!(
@@ -276,7 +285,10 @@ async fn the_document_example_arrives_as_mapped(backend: Backend) {
     );
     assert_eq!(shown["method"], got[0].method);
     assert_eq!(shown["body"], got[0].body);
-    assert_eq!(shown["headers"]["Content-Type"], got[0].headers["content-type"]);
+    assert_eq!(
+        shown["headers"]["Content-Type"],
+        got[0].headers["content-type"]
+    );
 
     // A call of nobody registered is counted, not delivered.
     control_call_between_externals(&w).await;
@@ -286,7 +298,11 @@ async fn the_document_example_arrives_as_mapped(backend: Backend) {
     let got = w.requests_of("alice", 6).await;
     let got = of_call(&got, &outgoing.call_id);
     assert_eq!(got.len(), 3);
-    assert!(got[2].query.contains("&direction=outbound&"), "{}", got[2].query);
+    assert!(
+        got[2].query.contains("&direction=outbound&"),
+        "{}",
+        got[2].query
+    );
 
     // Missed by bob: the callmissed URI, without a body.
     let missed = w.call("+31611111111", "bob", Scenario::Missed).await;
@@ -344,14 +360,17 @@ async fn the_document_example_arrives_as_mapped(backend: Backend) {
     // A call between two registered users reaches both.
     let internal = w.call("alice", "bob", Scenario::Answered).await;
     for user in ["alice", "bob"] {
-        eventually(&format!("{user}'s requests of the internal call"), || async {
-            let all = w.app.control().crm_requests().await.unwrap();
-            let mine = of_call(&all, &internal.call_id)
-                .into_iter()
-                .filter(|r| r.subject.as_deref() == Some(user))
-                .count();
-            (mine == 3).then_some(())
-        })
+        eventually(
+            &format!("{user}'s requests of the internal call"),
+            || async {
+                let all = w.app.control().crm_requests().await.unwrap();
+                let mine = of_call(&all, &internal.call_id)
+                    .into_iter()
+                    .filter(|r| r.subject.as_deref() == Some(user))
+                    .count();
+                (mine == 3).then_some(())
+            },
+        )
         .await;
     }
 }
@@ -411,7 +430,10 @@ async fn a_crm_outage_delays_but_loses_nothing(backend: Backend) {
     let first = &list["deliveries"].as_array().unwrap()[2];
     assert_eq!(first["status"], "delivered");
     let attempts = first["attempts"].as_array().unwrap();
-    assert!(attempts.len() >= 2, "the refused attempts are recorded: {first}");
+    assert!(
+        attempts.len() >= 2,
+        "the refused attempts are recorded: {first}"
+    );
     assert_eq!(attempts[0]["status"], 503);
 
     // A 400 is failed for good, shown in the log, and the retry endpoint sends it again.
@@ -433,7 +455,10 @@ async fn a_crm_outage_delays_but_loses_nothing(backend: Backend) {
         list["deliveries"].as_array()?.first().cloned()
     })
     .await;
-    assert!(failed["reason"].as_str().unwrap().contains("400"), "{failed}");
+    assert!(
+        failed["reason"].as_str().unwrap().contains("400"),
+        "{failed}"
+    );
     assert_eq!(failed["attempts"][0]["status"], 400);
     let id = failed["id"].as_i64().unwrap();
     let (s, body) = w
@@ -501,7 +526,10 @@ async fn tokens_refresh_once_and_revoked_users_are_held(backend: Backend) {
         .map(|a| &a["status"])
         .collect();
     assert_eq!(first, [&json!(401), &json!(200)], "{}", list[1]);
-    assert_eq!(refreshes(&control.crm_counters().await.unwrap()) - before, 1);
+    assert_eq!(
+        refreshes(&control.crm_counters().await.unwrap()) - before,
+        1
+    );
 
     // Bob's refresh token is revoked: his deliveries are held, alice's flow meanwhile.
     control.expire_access_tokens(Some("bob")).await.unwrap();
@@ -623,7 +651,11 @@ async fn socket_drops_and_deletion(backend: Backend) {
     eventually("the new call refused three times", || async {
         let list = again.deliveries(&format!("callId={}", call.call_id)).await;
         // Newest first: the call's first delivery is the last; the second waits behind it.
-        (list["deliveries"].as_array()?.last()?["attempts"].as_array()?.len() >= 3).then_some(())
+        (list["deliveries"].as_array()?.last()?["attempts"]
+            .as_array()?
+            .len()
+            >= 3)
+            .then_some(())
     })
     .await;
     let after = control.crm_requests().await.unwrap();
@@ -631,6 +663,9 @@ async fn socket_drops_and_deletion(backend: Backend) {
         .iter()
         .filter(|r| r.query.contains("%2B31612345670"))
         .collect();
-    assert!(stray.is_empty(), "no delivery of the deleted integration: {stray:?}");
+    assert!(
+        stray.is_empty(),
+        "no delivery of the deleted integration: {stray:?}"
+    );
 }
 both_backends!(socket_drops_and_deletion);

@@ -4,8 +4,8 @@
 mod helpers;
 
 mod cli;
-mod delivery;
 mod deliveries;
+mod delivery;
 mod environment;
 mod integrations;
 mod mappings;

@@ -208,12 +208,16 @@ async fn pending_deliveries_survive_kill_9(backend: Backend) {
     // A missed call makes two deliveries (newCallEvent and missedCallEvent): 50 make 100.
     for i in 0..50 {
         let to = if i % 2 == 0 { "alice" } else { "bob" };
-        w.call(&format!("+316100{i:05}"), to, Scenario::Missed).await;
+        w.call(&format!("+316100{i:05}"), to, Scenario::Missed)
+            .await;
     }
     eventually("100 deliveries accepted", || async {
         let (_, st) = w
             .app
-            .get(&format!("/api/xelion-environment/{}/status", w.xid), Some(&w.token))
+            .get(
+                &format!("/api/xelion-environment/{}/status", w.xid),
+                Some(&w.token),
+            )
             .await;
         (st["deliveriesAccepted"] == 100).then_some(())
     })
@@ -222,7 +226,12 @@ async fn pending_deliveries_survive_kill_9(backend: Backend) {
     server.0.wait().unwrap();
     control.clear_crm_faults().await.unwrap();
 
-    let World { app, token, xid, crm } = w;
+    let World {
+        app,
+        token,
+        xid,
+        crm,
+    } = w;
     let (db, sim) = app.stop().await;
     let (_server, url) = start(dir.path(), &db);
     let w = World {
@@ -231,16 +240,27 @@ async fn pending_deliveries_survive_kill_9(backend: Backend) {
         xid,
         crm,
     };
-    let delivered = eventually_within("all 100 delivered after the restart", Duration::from_secs(60), || async {
-        let ok = control.crm_requests_where(&[("status", "200")]).await.unwrap();
-        (ok.len() >= 100).then_some(ok)
-    })
+    let delivered = eventually_within(
+        "all 100 delivered after the restart",
+        Duration::from_secs(60),
+        || async {
+            let ok = control
+                .crm_requests_where(&[("status", "200")])
+                .await
+                .unwrap();
+            (ok.len() >= 100).then_some(ok)
+        },
+    )
     .await;
     let keys: std::collections::BTreeSet<&String> = delivered
         .iter()
         .map(|r| &r.headers["idempotency-key"])
         .collect();
-    assert_eq!(keys.len(), 100, "each delivery arrived; a repeat carries its key");
+    assert_eq!(
+        keys.len(),
+        100,
+        "each delivery arrived; a repeat carries its key"
+    );
     for i in 0..50 {
         let from = format!("fromnumber=%2B316100{i:05}");
         assert_eq!(

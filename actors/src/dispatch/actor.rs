@@ -76,13 +76,20 @@ pub struct DispatchActor {
 }
 
 impl DispatchActor {
-    pub fn new(store: Store, writer: OutboxWriter, sender: Sender, settings: DispatchSettings) -> Self {
+    pub fn new(
+        store: Store,
+        writer: OutboxWriter,
+        sender: Sender,
+        settings: DispatchSettings,
+    ) -> Self {
         let (updates, mut queued) = tokio::sync::mpsc::unbounded_channel::<StatusUpdate>();
         let to_writer = writer.clone();
         tokio::spawn(async move {
             while let Some(update) = queued.recv().await {
                 if to_writer.queue_record(update).await.is_err() {
-                    tracing::warn!("the outbox writer has stopped; status updates are not recorded");
+                    tracing::warn!(
+                        "the outbox writer has stopped; status updates are not recorded"
+                    );
                     break;
                 }
             }
@@ -121,7 +128,7 @@ impl DispatchActor {
     }
 
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        while let Some(d) = self.lanes.next() {
+        while let Some(d) = self.lanes.next_ready() {
             let cached = self.targets.get(&d.crm_context_id).cloned();
             let store = self.store.clone();
             let sender = self.sender.clone();
@@ -129,26 +136,31 @@ impl DispatchActor {
             let job = async move {
                 let (target, loaded) = match cached {
                     Some(t) => (Some(t), false),
-                    None => match load_target(&store, d.xelion_context_id, d.crm_context_id).await {
-                        Ok(t) => (t, true),
-                        Err(e) => {
-                            tracing::warn!(delivery = %d.id, error = %e, "crm context could not be loaded");
-                            return (d, None, None);
+                    None => {
+                        match load_target(&store, d.xelion_context_id, d.crm_context_id).await {
+                            Ok(t) => (t, true),
+                            Err(e) => {
+                                tracing::warn!(delivery = %d.id, error = %e, "crm context could not be loaded");
+                                return (d, None, None);
+                            }
                         }
-                    },
+                    }
                 };
                 let round = sender.round(target.clone(), &d).await;
                 (d, loaded.then_some(target).flatten(), Some(round))
             };
-            ctx.spawn(job.into_actor(self).map(move |(d, target, round), act, ctx| {
-                if let Some(t) = target {
-                    if act.targets_gen == gen {
-                        act.targets.insert(d.crm_context_id, t);
-                    }
-                }
-                act.settle(d, round);
-                act.pump(ctx);
-            }));
+            ctx.spawn(
+                job.into_actor(self)
+                    .map(move |(d, target, round), act, ctx| {
+                        if let Some(t) = target {
+                            if act.targets_gen == gen {
+                                act.targets.insert(d.crm_context_id, t);
+                            }
+                        }
+                        act.settle(d, round);
+                        act.pump(ctx);
+                    }),
+            );
         }
     }
 
@@ -158,7 +170,8 @@ impl DispatchActor {
         let now = Timestamp::now();
         let Some(round) = round else {
             // The store failed before sending: due again at the next poll.
-            self.deferred.insert(d.id, (key.clone(), d.xelion_context_id));
+            self.deferred
+                .insert(d.id, (key.clone(), d.xelion_context_id));
             self.lanes.defer(&key);
             return;
         };
@@ -197,7 +210,8 @@ impl DispatchActor {
                             attempt,
                             at: Timestamp::from_system_time(at),
                         });
-                        self.deferred.insert(d.id, (key.clone(), d.xelion_context_id));
+                        self.deferred
+                            .insert(d.id, (key.clone(), d.xelion_context_id));
                         self.lanes.defer(&key);
                         return;
                     }
@@ -285,7 +299,9 @@ impl Actor for DispatchActor {
                                 tracing::info!(user = %user, deliveries = n, "held deliveries released")
                             }
                             Ok(_) => {}
-                            Err(e) => tracing::warn!(user = %user, error = %e, "releasing held deliveries failed"),
+                            Err(e) => {
+                                tracing::warn!(user = %user, error = %e, "releasing held deliveries failed")
+                            }
                         }
                         me.do_send(PollNow);
                     }

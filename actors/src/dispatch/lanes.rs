@@ -101,7 +101,7 @@ impl<T: Queued> Lanes<T> {
 
     /// The next delivery to send, if a crm context with room has a ready lane. It counts as
     /// in flight until [`Lanes::finish`] or [`Lanes::defer`].
-    pub fn next(&mut self) -> Option<T> {
+    pub fn next_ready(&mut self) -> Option<T> {
         for _ in 0..self.turn.len() {
             let crm = self.turn.pop_front()?;
             let busy = self.in_flight.get(&crm).copied().unwrap_or(0);
@@ -249,12 +249,18 @@ mod tests {
         let mut lanes = Lanes::new(10);
         lanes.push(d(2, 1, "a"));
         lanes.push(d(1, 1, "a"));
-        let first = lanes.next().unwrap();
+        let first = lanes.next_ready().unwrap();
         assert_eq!(first.seq, 1, "lowest id first, whatever the push order");
-        assert!(lanes.next().is_none(), "the second waits for the first");
+        assert!(
+            lanes.next_ready().is_none(),
+            "the second waits for the first"
+        );
         lanes.finish(1, &first.lane());
-        assert_eq!(lanes.next().unwrap().seq, 2);
-        assert!(!lanes.push(d(2, 1, "a")), "a delivery already here is not added twice");
+        assert_eq!(lanes.next_ready().unwrap().seq, 2);
+        assert!(
+            !lanes.push(d(2, 1, "a")),
+            "a delivery already here is not added twice"
+        );
     }
 
     #[test]
@@ -263,12 +269,20 @@ mod tests {
         lanes.push(d(1, 1, "a"));
         lanes.push(d(2, 1, "a"));
         lanes.push(d(3, 1, "b"));
-        let a1 = lanes.next().unwrap();
+        let a1 = lanes.next_ready().unwrap();
         lanes.defer(&a1.lane());
-        assert_eq!(lanes.next().unwrap().seq, 3, "the other call is not stuck");
-        assert!(lanes.next().is_none(), "call a waits for its retry");
+        assert_eq!(
+            lanes.next_ready().unwrap().seq,
+            3,
+            "the other call is not stuck"
+        );
+        assert!(lanes.next_ready().is_none(), "call a waits for its retry");
         lanes.resume(a1);
-        assert_eq!(lanes.next().unwrap().seq, 1, "the retried one before its successor");
+        assert_eq!(
+            lanes.next_ready().unwrap().seq,
+            1,
+            "the retried one before its successor"
+        );
     }
 
     #[test]
@@ -277,13 +291,13 @@ mod tests {
         lanes.push(d(1, 1, "a"));
         lanes.push(d(2, 1, "b"));
         lanes.push(d(3, 2, "c"));
-        let first = lanes.next().unwrap();
+        let first = lanes.next_ready().unwrap();
         assert_eq!(first.crm, 1);
-        let second = lanes.next().unwrap();
+        let second = lanes.next_ready().unwrap();
         assert_eq!(second.seq, 3, "crm 1 is at its limit; crm 2 goes");
-        assert!(lanes.next().is_none());
+        assert!(lanes.next_ready().is_none());
         lanes.finish(first.seq, &first.lane());
-        assert_eq!(lanes.next().unwrap().seq, 2);
+        assert_eq!(lanes.next_ready().unwrap().seq, 2);
     }
 
     #[test]
@@ -298,8 +312,12 @@ mod tests {
             });
         }
         lanes.push(d(100, 2, "x"));
-        let first_two: Vec<i64> = (0..2).map(|_| lanes.next().unwrap().crm).collect();
-        assert_eq!(first_two, [1, 2], "crm 2 does not wait behind crm 1's backlog");
+        let first_two: Vec<i64> = (0..2).map(|_| lanes.next_ready().unwrap().crm).collect();
+        assert_eq!(
+            first_two,
+            [1, 2],
+            "crm 2 does not wait behind crm 1's backlog"
+        );
     }
 
     #[test]
@@ -308,12 +326,12 @@ mod tests {
         lanes.push(d(1, 1, "a"));
         lanes.push(d(2, 1, "a"));
         lanes.push(d(3, 2, "b"));
-        let a1 = lanes.next().unwrap();
+        let a1 = lanes.next_ready().unwrap();
         let gone = lanes.remove_where(|x| x.crm == 2 || x.seq == 2);
         assert_eq!(gone.len(), 2);
         assert_eq!(lanes.len(), 1, "only the one in flight");
         lanes.finish(a1.seq, &a1.lane());
-        assert!(lanes.next().is_none());
+        assert!(lanes.next_ready().is_none());
         assert!(lanes.is_empty());
     }
 }

@@ -22,4 +22,3 @@ pub struct Pipeline {
     pub writer: OutboxWriter,
     pub dispatch: Addr<DispatchActor>,
 }
-

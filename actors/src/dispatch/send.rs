@@ -45,7 +45,9 @@ pub enum Sent {
         reason: String,
     },
     /// The user's credentials need an update: not attempted.
-    Held { reason: String },
+    Held {
+        reason: String,
+    },
 }
 
 /// An attempt's outcome plus an earlier attempt of the same round (the 401 before a fresh
@@ -59,7 +61,10 @@ pub struct Round {
 impl Sender {
     /// One round for `d`: render, token, send; after a 401, a fresh token and once more.
     pub async fn round(&self, target: Option<Arc<CrmTarget>>, d: &Delivery) -> Round {
-        let once = |sent| Round { earlier: None, sent };
+        let once = |sent| Round {
+            earlier: None,
+            sent,
+        };
         let Some(target) = target else {
             return once(Sent::Failed {
                 attempt: None,

@@ -9,8 +9,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{Job, OutboxSettings};
 use crate::store::{
-    take_inserted, Accepting, Delivery, NewDelivery, PrunePlan, Pruned, StatusUpdate,
-    Store, StoreError, Timestamp,
+    take_inserted, Accepting, Delivery, NewDelivery, PrunePlan, Pruned, StatusUpdate, Store,
+    StoreError, Timestamp,
 };
 
 type AcceptReply = oneshot::Sender<Result<Vec<Delivery>, StoreError>>;

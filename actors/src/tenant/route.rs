@@ -52,7 +52,10 @@ impl Routes {
     /// takes its type.
     pub fn deliveries(&self, xid: XelionContextId, event: &CallEvent) -> Vec<NewDelivery> {
         let mut involved: Vec<(CrmContextId, UserId)> = Vec::new();
-        for name in [event.caller_user(), event.callee_user()].into_iter().flatten() {
+        for name in [event.caller_user(), event.callee_user()]
+            .into_iter()
+            .flatten()
+        {
             for reg in self.users.get(name).into_iter().flatten() {
                 if !involved.contains(reg) {
                     involved.push(*reg);
@@ -62,12 +65,7 @@ impl Routes {
         let call_id = event.call_id().unwrap_or("").to_string();
         let mut out = Vec::new();
         for (crm, user) in involved {
-            for mapping in self
-                .mappings
-                .get(&(crm, event.event))
-                .into_iter()
-                .flatten()
-            {
+            for mapping in self.mappings.get(&(crm, event.event)).into_iter().flatten() {
                 out.push(NewDelivery {
                     xelion_context_id: xid,
                     crm_context_id: crm,
