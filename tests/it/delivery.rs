@@ -98,15 +98,45 @@ impl World {
         world
     }
 
+    /// The tenant's status (`GET /api/xelion-environment/{id}/status`).
+    pub async fn status(&self) -> Value {
+        let (s, st) = self
+            .app
+            .get(
+                &format!("/api/xelion-environment/{}/status", self.xid),
+                Some(&self.token),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{st}");
+        st
+    }
+
+    /// Makes the CRM answer `status` to the requests under `path` (`count` times, or until
+    /// removed), with `Retry-After` if given.
+    pub async fn crm_fault(
+        &self,
+        path: &str,
+        status: u16,
+        count: Option<u64>,
+        retry_after: Option<u64>,
+    ) -> u64 {
+        self.app
+            .control()
+            .crm_fault(&FaultSpec {
+                path: Some(path.into()),
+                status: Some(status),
+                count,
+                retry_after,
+                ..FaultSpec::new(FaultKind::Status)
+            })
+            .await
+            .expect("fault")
+            .id
+    }
+
     pub async fn wait_subscribed(&self) {
         eventually("subscribed to the four mapped types", || async {
-            let (_, st) = self
-                .app
-                .get(
-                    &format!("/api/xelion-environment/{}/status", self.xid),
-                    Some(&self.token),
-                )
-                .await;
+            let st = self.status().await;
             (st["state"] == "subscribed" && st["subscribedEvents"].as_array()?.len() == 4)
                 .then_some(())
         })
@@ -168,7 +198,7 @@ async fn control_call_between_externals(w: &World) {
         .filter(|f| f["notificationType"] != "channelHungUpEvent")
         .count() as u64;
     let after = eventually("the events counted as unrouted", || async {
-        let st = status().await;
+        let st = w.status().await;
         (st["eventsReceived"].as_u64()? >= before["eventsReceived"].as_u64()? + mapped)
             .then_some(st)
     })
@@ -381,14 +411,7 @@ async fn a_crm_outage_delays_but_loses_nothing(backend: Backend) {
     let control = w.app.control();
     // The CRM answers 503, then 429 with Retry-After: 1, for its resources (not its token
     // endpoint).
-    let down = control
-        .crm_fault(&FaultSpec {
-            path: Some("/cti-server-stub/*".into()),
-            status: Some(503),
-            ..FaultSpec::new(FaultKind::Status)
-        })
-        .await
-        .unwrap();
+    let down = w.crm_fault("/cti-server-stub/*", 503, None, None).await;
     let calls = [
         w.call("+31612345678", "alice", Scenario::Answered).await,
         w.call("+31612345679", "alice", Scenario::Answered).await,
@@ -398,18 +421,9 @@ async fn a_crm_outage_delays_but_loses_nothing(backend: Backend) {
         (list["deliveries"].as_array()?.len() >= 2).then_some(())
     })
     .await;
-    control.remove_crm_fault(down.id).await.unwrap();
-    let busy = control
-        .crm_fault(&FaultSpec {
-            path: Some("/cti-server-stub/*".into()),
-            status: Some(429),
-            retry_after: Some(1),
-            count: Some(3),
-            ..FaultSpec::new(FaultKind::Status)
-        })
-        .await
-        .unwrap();
-    let _ = busy;
+    control.remove_crm_fault(down).await.unwrap();
+    w.crm_fault("/cti-server-stub/*", 429, Some(3), Some(1))
+        .await;
     let delivered = eventually("all six delivered", || async {
         let all = control
             .crm_requests_where(&[("subject", "alice"), ("status", "200")])
@@ -435,18 +449,19 @@ async fn a_crm_outage_delays_but_loses_nothing(backend: Backend) {
         "the refused attempts are recorded: {first}"
     );
     assert_eq!(attempts[0]["status"], 503);
+    let all = w.deliveries("limit=100").await;
+    let refused_busy = all["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["attempts"].as_array().unwrap())
+        .filter(|a| a["status"] == 429)
+        .count();
+    assert_eq!(refused_busy, 3, "the three 429 answers are in the log");
 
     // A 400 is failed for good, shown in the log, and the retry endpoint sends it again.
-    let bad = control
-        .crm_fault(&FaultSpec {
-            path: Some(format!("{PB}callreceived")),
-            status: Some(400),
-            count: Some(1),
-            ..FaultSpec::new(FaultKind::Status)
-        })
-        .await
-        .unwrap();
-    let _ = bad;
+    w.crm_fault(&format!("{PB}callreceived"), 400, Some(1), None)
+        .await;
     let call = w.call("+31612340000", "bob", Scenario::Missed).await;
     let failed = eventually("the 400 failed for good", || async {
         let list = w
@@ -501,15 +516,7 @@ async fn tokens_refresh_once_and_revoked_users_are_held(backend: Backend) {
     );
 
     // A 401 for a valid-looking token: one refresh, and the delivery arrives.
-    control
-        .crm_fault(&FaultSpec {
-            path: Some("/cti-server-stub/*".into()),
-            status: Some(401),
-            count: Some(1),
-            ..FaultSpec::new(FaultKind::Status)
-        })
-        .await
-        .unwrap();
+    w.crm_fault("/cti-server-stub/*", 401, Some(1), None).await;
     let before = refreshes(&control.crm_counters().await.unwrap());
     let call = w.call("+31699999999", "alice", Scenario::Missed).await;
     // A missed call makes two deliveries (new, missed); the first meets the 401.
@@ -623,14 +630,7 @@ async fn socket_drops_and_deletion(backend: Backend) {
     .await;
 
     // Deleting the integration stops its deliveries, even those waiting for a retry.
-    control
-        .crm_fault(&FaultSpec {
-            path: Some("/cti-server-stub/*".into()),
-            status: Some(503),
-            ..FaultSpec::new(FaultKind::Status)
-        })
-        .await
-        .unwrap();
+    w.crm_fault("/cti-server-stub/*", 503, None, None).await;
     w.call("+31612345670", "bob", Scenario::Answered).await;
     eventually("bob's deliveries retrying", || async {
         let list = w.deliveries("status=retrying").await;

@@ -188,7 +188,6 @@ both_backends!(two_hundred_tenants_come_up_within_the_login_limit);
 async fn pending_deliveries_survive_kill_9(backend: Backend) {
     use crate::delivery::World;
     use cti_sim::api::Scenario;
-    use cti_sim::{FaultKind, FaultSpec};
 
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::start(SimConfig::default()).expect("simulators start");
@@ -197,14 +196,7 @@ async fn pending_deliveries_survive_kill_9(backend: Backend) {
     let w = World::register(TestApp::attach(url, db, sim)).await;
     let control = w.app.control();
     // The CRM is down: every delivery waits.
-    control
-        .crm_fault(&FaultSpec {
-            path: Some("/cti-server-stub/*".into()),
-            status: Some(503),
-            ..FaultSpec::new(FaultKind::Status)
-        })
-        .await
-        .unwrap();
+    w.crm_fault("/cti-server-stub/*", 503, None, None).await;
     // A missed call makes two deliveries (newCallEvent and missedCallEvent): 50 make 100.
     for i in 0..50 {
         let to = if i % 2 == 0 { "alice" } else { "bob" };
@@ -212,14 +204,7 @@ async fn pending_deliveries_survive_kill_9(backend: Backend) {
             .await;
     }
     eventually("100 deliveries accepted", || async {
-        let (_, st) = w
-            .app
-            .get(
-                &format!("/api/xelion-environment/{}/status", w.xid),
-                Some(&w.token),
-            )
-            .await;
-        (st["deliveriesAccepted"] == 100).then_some(())
+        (w.status().await["deliveriesAccepted"] == 100).then_some(())
     })
     .await;
     server.0.kill().unwrap();

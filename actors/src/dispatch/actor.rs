@@ -9,7 +9,7 @@ use actix::prelude::*;
 
 use super::lanes::{LaneKey, Lanes, Queued};
 use super::outcome::RetryPolicy;
-use super::render::CompiledMapping;
+use super::render::MappingCache;
 use super::send::{CrmTarget, Round, Sender, Sent};
 use crate::clock::Timestamp;
 use crate::domain::{CrmContextId, DeliveryId, XelionContextId};
@@ -70,6 +70,8 @@ pub struct DispatchActor {
     deferred: HashMap<DeliveryId, (LaneKey, XelionContextId)>,
     /// Crm contexts as dispatch needs them, by id (dropped when their tenant changes).
     targets: HashMap<CrmContextId, Arc<CrmTarget>>,
+    /// Compiled mappings: a reload of a target recompiles only the mappings that changed.
+    cache: MappingCache,
     /// Increments whenever the targets are dropped: a load begun before is not cached.
     targets_gen: u64,
     polling: bool,
@@ -104,6 +106,7 @@ impl DispatchActor {
             deferred: HashMap::new(),
             targets: HashMap::new(),
             targets_gen: 0,
+            cache: MappingCache::new(MappingCache::DEFAULT_CAPACITY),
             polling: false,
         }
     }
@@ -132,12 +135,15 @@ impl DispatchActor {
             let cached = self.targets.get(&d.crm_context_id).cloned();
             let store = self.store.clone();
             let sender = self.sender.clone();
+            let cache = self.cache.clone();
             let gen = self.targets_gen;
             let job = async move {
                 let (target, loaded) = match cached {
                     Some(t) => (Some(t), false),
                     None => {
-                        match load_target(&store, d.xelion_context_id, d.crm_context_id).await {
+                        match load_target(&store, &cache, d.xelion_context_id, d.crm_context_id)
+                            .await
+                        {
                             Ok(t) => (t, true),
                             Err(e) => {
                                 tracing::warn!(delivery = %d.id, error = %e, "crm context could not be loaded");
@@ -258,6 +264,7 @@ impl DispatchActor {
 /// A crm context's prefix and compiled mappings; `None` if it no longer exists.
 async fn load_target(
     store: &Store,
+    cache: &MappingCache,
     xid: XelionContextId,
     crm: CrmContextId,
 ) -> StoreResult<Option<Arc<CrmTarget>>> {
@@ -266,9 +273,9 @@ async fn load_target(
     };
     let mut mappings = HashMap::new();
     for m in store.mappings(crm).await? {
-        match CompiledMapping::compile(&m) {
+        match cache.compiled(&m) {
             Ok(c) => {
-                mappings.insert(m.id, Arc::new(c));
+                mappings.insert(m.id, c);
             }
             Err(e) => {
                 tracing::warn!(mapping = %m.id, error = %e, "a stored mapping does not compile")
