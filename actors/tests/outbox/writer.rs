@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use cti_actors::outbox::{OutboxSettings, OutboxWriter};
 use cti_actors::store::{
-    Attempt, Backend, DeliveryFilter, DeliveryStatus, Retention, StatusUpdate, StoreError,
-    Timestamp, XelionEvent,
+    Attempt, DeliveryFilter, DeliveryStatus, Retention, StatusUpdate, StoreError, Timestamp,
+    XelionEvent,
 };
 
 use crate::{both, Ctx, Tenant};
