@@ -19,6 +19,8 @@ mod grant;
 mod http;
 mod registry;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use std::time::{Duration, SystemTime};
 

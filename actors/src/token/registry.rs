@@ -117,3 +117,19 @@ impl Handler<Forget> for Registry {
         }
     }
 }
+
+/// How many user actors run (tests only).
+#[cfg(test)]
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub(super) struct RunningActors;
+
+#[cfg(test)]
+impl Handler<RunningActors> for Registry {
+    type Result = usize;
+
+    fn handle(&mut self, _: RunningActors, ctx: &mut Context<Self>) -> usize {
+        self.sweep(ctx);
+        self.actors.len()
+    }
+}
