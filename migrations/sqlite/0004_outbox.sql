@@ -4,10 +4,11 @@
 
 CREATE TABLE deliveries (
     id                INTEGER PRIMARY KEY AUTOINCREMENT,
-    xelion_context_id INTEGER NOT NULL REFERENCES xelion_contexts (id) ON DELETE CASCADE,
-    crm_context_id    INTEGER NOT NULL REFERENCES crm_contexts (id) ON DELETE CASCADE,
+    xelion_context_id INTEGER NOT NULL,
+    crm_context_id    INTEGER NOT NULL,
     user_id           INTEGER NOT NULL REFERENCES user_credentials (id) ON DELETE CASCADE,
-    -- no foreign key: mappings go only with their crm context, which takes these rows along
+    -- one foreign key, the user's (each costs every insert): deleting an integration, a crm
+    -- context or a user deletes its users' rows; mappings go only with their crm context
     mapping_id        INTEGER NOT NULL,
     xelion_event      TEXT    NOT NULL,
     call_id           TEXT    NOT NULL,
@@ -30,10 +31,8 @@ CREATE INDEX deliveries_open ON deliveries (next_attempt_at)
     WHERE status IN ('pending', 'retrying', 'held');
 -- The delivery log of a tenant, newest first.
 CREATE INDEX deliveries_tenant ON deliveries (xelion_context_id, id);
--- A user's held rows, released together.
-CREATE INDEX deliveries_user ON deliveries (user_id, status);
--- The deliveries of one call of one user, in order.
-CREATE INDEX deliveries_call ON deliveries (crm_context_id, user_id, call_id, id);
+-- A user's rows: held ones released together, all deleted with the user.
+CREATE INDEX deliveries_user ON deliveries (user_id);
 
 CREATE TABLE delivery_attempts (
     id          INTEGER PRIMARY KEY,

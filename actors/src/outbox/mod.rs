@@ -1,8 +1,9 @@
 //! The outbox writer: group commit of accepted deliveries and status updates.
 //!
 //! Callers (routing, dispatch) hand their work to one task through a queue; the task commits
-//! whatever is queued in one transaction (multi-row statements), at most `max_delay` after the
-//! first item arrived or as soon as `max_batch` rows are queued, then answers each caller. The
+//! whatever is queued in one transaction (multi-row statements) as soon as the queue stays
+//! empty, `max_batch` rows are queued, or `max_delay` has passed since the first item, then
+//! answers each caller. While a batch commits the next one gathers, so batches grow with load. The
 //! database is the durability log, not a polled queue: accepted rows come back already claimed,
 //! to be dispatched from memory at once; [`OutboxWriter::claim_due`] only recovers work after a
 //! restart and picks up due retries. The same task prunes old rows now and then, a small chunk
@@ -11,6 +12,7 @@
 
 mod writer;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,10 +20,60 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{Delivery, NewDelivery, Pruned, Retention, StatusUpdate, Store, StoreError};
 
+/// What the writer has done since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxStats {
+    /// Transactions committed.
+    pub batches: u64,
+    /// Deliveries inserted.
+    pub accepted: u64,
+    /// Deliveries left out as duplicates.
+    pub duplicates: u64,
+    /// Status updates applied.
+    pub updates: u64,
+}
+
+/// The writer's counters, shared with its handles.
+#[derive(Debug, Default)]
+struct Stats {
+    batches: AtomicU64,
+    accepted: AtomicU64,
+    duplicates: AtomicU64,
+    updates: AtomicU64,
+}
+
+impl Stats {
+    /// A transaction committed these jobs (and their inserted rows) and `updates` updates.
+    fn committed(
+        &self,
+        jobs: &[Vec<NewDelivery>],
+        inserted: &[Vec<(usize, crate::store::DeliveryId)>],
+        updates: usize,
+    ) {
+        let offered: usize = jobs.iter().map(Vec::len).sum();
+        let accepted: usize = inserted.iter().map(Vec::len).sum();
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.accepted.fetch_add(accepted as u64, Ordering::Relaxed);
+        self.duplicates
+            .fetch_add(offered.saturating_sub(accepted) as u64, Ordering::Relaxed);
+        self.updates.fetch_add(updates as u64, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> OutboxStats {
+        OutboxStats {
+            batches: self.batches.load(Ordering::Relaxed),
+            accepted: self.accepted.load(Ordering::Relaxed),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
+            updates: self.updates.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// Timers and limits of the outbox writer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxSettings {
-    /// How long the writer waits for more work after the first item of a batch.
+    /// How long the writer gathers a batch at most after its first item (it commits sooner
+    /// when nothing more is queued).
     pub max_delay: Duration,
     /// Rows (deliveries and updates) at most in one transaction.
     pub max_batch: usize,
@@ -57,6 +109,7 @@ impl Default for OutboxSettings {
 pub struct OutboxWriter {
     jobs: mpsc::Sender<Job>,
     settings: Arc<OutboxSettings>,
+    stats: Arc<Stats>,
 }
 
 impl std::fmt::Debug for OutboxWriter {
@@ -98,8 +151,18 @@ impl OutboxWriter {
     pub fn start(store: Store, settings: OutboxSettings) -> OutboxWriter {
         let (jobs, queue) = mpsc::channel(settings.queue.max(1));
         let settings = Arc::new(settings);
-        tokio::spawn(writer::Writer::new(store, settings.clone(), queue).run());
-        OutboxWriter { jobs, settings }
+        let stats = Arc::new(Stats::default());
+        tokio::spawn(writer::Writer::new(store, settings.clone(), stats.clone(), queue).run());
+        OutboxWriter {
+            jobs,
+            settings,
+            stats,
+        }
+    }
+
+    /// What the writer has done so far.
+    pub fn stats(&self) -> OutboxStats {
+        self.stats.snapshot()
     }
 
     /// The settings it runs on.

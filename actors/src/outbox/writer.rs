@@ -7,11 +7,14 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::{Job, OutboxSettings};
+use super::{Job, OutboxSettings, Stats};
 use crate::store::{
     take_inserted, Accepting, Delivery, NewDelivery, PrunePlan, Pruned, StatusUpdate, Store,
     StoreError, Timestamp,
 };
+
+/// Rounds of yielding with an empty queue before a batch is committed.
+const QUIET_ROUNDS: u32 = 3;
 
 type AcceptReply = oneshot::Sender<Result<Vec<Delivery>, StoreError>>;
 type RecordReply = oneshot::Sender<Result<(), StoreError>>;
@@ -50,6 +53,7 @@ impl Batch {
 pub(super) struct Writer {
     store: Store,
     settings: Arc<OutboxSettings>,
+    stats: Arc<Stats>,
     queue: mpsc::Receiver<Job>,
     /// A prune under way, done a step at a time.
     pruning: Option<PrunePlan>,
@@ -59,11 +63,13 @@ impl Writer {
     pub(super) fn new(
         store: Store,
         settings: Arc<OutboxSettings>,
+        stats: Arc<Stats>,
         queue: mpsc::Receiver<Job>,
     ) -> Writer {
         Writer {
             store,
             settings,
+            stats,
             queue,
             pruning: None,
         }
@@ -115,27 +121,35 @@ impl Writer {
         tracing::debug!("outbox writer stopped");
     }
 
-    /// Collects data jobs after `first` until the batch is full, `max_delay` has passed since
-    /// the first, or a control job comes (answered after the batch commits).
+    /// Collects data jobs after `first` until the batch is full, a control job comes (run
+    /// after the batch commits), or nothing more arrives: the writer yields to the other
+    /// tasks a few times (callers just answered queue their next work then) and stops once
+    /// the queue stays empty, or when `max_delay` has passed since the first job. Under load
+    /// batches grow by themselves while the previous one commits; alone, a job is committed
+    /// at once.
     async fn gather(&mut self, first: Job) -> (Batch, Option<Job>) {
         let mut batch = Batch::default();
         if let Some(control) = batch.push(first) {
             return (batch, Some(control));
         }
         let deadline = Instant::now() + self.settings.max_delay;
+        let mut quiet = 0;
         while batch.rows < self.settings.max_batch {
-            let job = match self.queue.try_recv() {
-                Ok(job) => job,
-                Err(TryRecvError::Disconnected) => break,
-                Err(TryRecvError::Empty) => {
-                    match tokio::time::timeout_at(deadline, self.queue.recv()).await {
-                        Ok(Some(job)) => job,
-                        Ok(None) | Err(_) => break,
+            match self.queue.try_recv() {
+                Ok(job) => {
+                    quiet = 0;
+                    if let Some(control) = batch.push(job) {
+                        return (batch, Some(control));
                     }
                 }
-            };
-            if let Some(control) = batch.push(job) {
-                return (batch, Some(control));
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => {
+                    quiet += 1;
+                    if quiet > QUIET_ROUNDS || Instant::now() >= deadline {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
             }
         }
         (batch, None)
@@ -156,6 +170,7 @@ impl Writer {
         let at = self.accepting();
         match self.store.write_outbox(&jobs, &updates, at).await {
             Ok(inserted) => {
+                self.stats.committed(&jobs, &inserted, updates.len());
                 for ((job, ids), reply) in jobs.into_iter().zip(inserted).zip(accept_replies) {
                     let _ = reply.send(Ok(take_inserted(job, ids, &at)));
                 }
@@ -167,11 +182,16 @@ impl Writer {
                 tracing::debug!(error = %e, "outbox: batch refused; writing its jobs one by one");
                 for (job, reply) in jobs.into_iter().zip(accept_replies) {
                     let at = self.accepting();
-                    let result = self
-                        .store
-                        .write_outbox(std::slice::from_ref(&job), &[], at)
-                        .await
-                        .map(|mut ids| take_inserted(job, ids.pop().unwrap_or_default(), &at));
+                    let jobs = [job];
+                    let result = match self.store.write_outbox(&jobs, &[], at).await {
+                        Ok(inserted) => {
+                            self.stats.committed(&jobs, &inserted, 0);
+                            let [job] = jobs;
+                            let ids = inserted.into_iter().next().unwrap_or_default();
+                            Ok(take_inserted(job, ids, &at))
+                        }
+                        Err(e) => Err(e),
+                    };
                     let _ = reply.send(result);
                 }
                 for (update, reply) in updates.into_iter().zip(record_replies) {
@@ -179,6 +199,9 @@ impl Writer {
                         .store
                         .record_updates(std::slice::from_ref(&update), Timestamp::now())
                         .await;
+                    if result.is_ok() {
+                        self.stats.committed(&[], &[], 1);
+                    }
                     let _ = reply.send(result);
                 }
             }

@@ -19,6 +19,7 @@ mod event_sessions;
 mod integrations;
 mod mappings;
 mod outbox;
+mod outbox_update;
 mod outbox_write;
 #[cfg(feature = "test-util")]
 mod raw;
@@ -66,7 +67,7 @@ impl RowId for XelionContextId {}
 impl RowId for UserId {}
 
 /// Which database a [`Store`] talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backend {
     /// The embedded default.
     Sqlite,

@@ -2,24 +2,139 @@
 //! with multi-row statements.
 //!
 //! Dedupe is the database's: each event's key goes into `delivery_keys`; a key that is already
-//! there (and younger than the window) conflicts, and the event's deliveries are dropped. Rows
-//! are split into chunks of a few fixed sizes, so that only a handful of distinct statements
-//! exist and each stays in the connection's statement cache.
+//! there (and younger than the window) conflicts, and the event's deliveries are dropped.
+//! Statements come in a few fixed row counts, so that each stays in the connection's
+//! statement cache, and carry at most [`BUDGET`] bytes of bound data. Status updates and
+//! attempts are in `outbox_update.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use sqlx::{AssertSqlSafe, Row as _};
 
-use super::outbox::{bounded, Key, NEVER};
+use super::outbox::Key;
+use super::outbox_update::apply_updates;
 use super::rows::parse_column;
 use super::{
-    Accepting, Attempt, Delivery, DeliveryId, DeliveryStatus, MappingId, NewDelivery, StatusUpdate,
-    Store, StoreError, StoreResult, Timestamp, Tx, UserId, ATTEMPT_TEXT_MAX, EXCERPT_MAX,
+    Accepting, Backend, Delivery, DeliveryId, DeliveryStatus, MappingId, NewDelivery, StatusUpdate,
+    Store, StoreError, StoreResult, Tx, UserId,
 };
 
-/// Chunk sizes: a batch of n rows runs as statements of these sizes, largest first.
-const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
+/// Rows per statement: a batch runs as statements of these sizes only.
+const CHUNKS: [usize; 9] = [256, 128, 64, 32, 16, 8, 4, 2, 1];
+
+/// The most bound data one PostgreSQL statement carries, in bytes. sqlx 0.9 leaves Nagle's
+/// algorithm on, and over TLS a message longer than one record (16 KiB) goes out as two
+/// writes, the second held back until the server's delayed ACK (40 ms). Statements stay under
+/// one record. SQLite has no wire: only the row counts bound its statements.
+const BUDGET: usize = 12 * 1024;
+
+/// Bytes a bound integer takes on the wire (length and value).
+pub(super) const INT: usize = 12;
+
+/// Bytes a bound text takes on the wire.
+pub(super) fn text(s: &str) -> usize {
+    4 + s.len()
+}
+
+/// Splits rows of the given sizes (bytes) into statements: each the largest [`CHUNKS`] size
+/// that is left and, on PostgreSQL, fits the [`BUDGET`] (a single row always goes, however
+/// large).
+pub(super) fn chunk_sizes(backend: Backend, row_bytes: &[usize]) -> Vec<usize> {
+    let budget = match backend {
+        Backend::Sqlite => usize::MAX,
+        Backend::Postgres => BUDGET,
+    };
+    let mut prefix = Vec::with_capacity(row_bytes.len() + 1);
+    prefix.push(0usize);
+    for b in row_bytes {
+        prefix.push(prefix[prefix.len() - 1].saturating_add(*b));
+    }
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < row_bytes.len() {
+        let left = row_bytes.len() - at;
+        let size = CHUNKS
+            .into_iter()
+            .find(|&c| c <= left && (c == 1 || prefix[at + c] - prefix[at] <= budget))
+            .unwrap_or(1);
+        out.push(size);
+        at += size;
+    }
+    out
+}
+
+/// The text of a multi-row statement, built once per kind, row count and backend.
+pub(super) fn statement(
+    kind: &'static str,
+    rows: usize,
+    backend: Backend,
+    build: impl FnOnce(&mut Marks) -> String,
+) -> AssertSqlSafe<Arc<str>> {
+    static TEXTS: LazyLock<Mutex<HashMap<(&'static str, usize, Backend), Arc<str>>>> =
+        LazyLock::new(Mutex::default);
+    let key = (kind, rows, backend);
+    if let Some(text) = TEXTS.lock().ok().and_then(|t| t.get(&key).cloned()) {
+        return AssertSqlSafe(text);
+    }
+    let text: Arc<str> = build(&mut Marks::new(backend)).into();
+    if let Ok(mut texts) = TEXTS.lock() {
+        texts.insert(key, text.clone());
+    }
+    AssertSqlSafe(text)
+}
+
+/// Bind placeholders in the order they appear in a statement's text: `$1, $2…` on
+/// PostgreSQL, plain `?` on SQLite, whose driver looks up the name of every numbered parameter
+/// in a list when binding it (quadratic in a statement of a thousand parameters).
+pub(super) struct Marks {
+    sqlite: bool,
+    n: usize,
+}
+
+impl Marks {
+    pub(super) fn new(backend: Backend) -> Marks {
+        Marks {
+            sqlite: backend == Backend::Sqlite,
+            n: 0,
+        }
+    }
+
+    /// The next placeholder.
+    pub(super) fn one(&mut self) -> String {
+        let mut out = String::new();
+        self.push(&mut out);
+        out
+    }
+
+    fn push(&mut self, sql: &mut String) {
+        self.n += 1;
+        if self.sqlite {
+            sql.push('?');
+        } else {
+            let _ = write!(sql, "${}", self.n);
+        }
+    }
+
+    /// `rows` copies of `row`, comma-separated, each `@` in it a placeholder.
+    pub(super) fn rows(&mut self, rows: usize, row: &str) -> String {
+        let mut sql = String::with_capacity(rows * row.len() * 3);
+        for i in 0..rows {
+            if i > 0 {
+                sql.push(',');
+            }
+            for c in row.chars() {
+                if c == '@' {
+                    self.push(&mut sql);
+                } else {
+                    sql.push(c);
+                }
+            }
+        }
+        sql
+    }
+}
 
 /// What a batch write inserted: per job, the index in the job and the id of each new row, in
 /// id order. Deliveries left out were duplicates.
@@ -36,8 +151,8 @@ impl Store {
         at: Accepting,
     ) -> StoreResult<Inserted> {
         let mut tx = self.begin().await?;
-        let inserted = insert_jobs(&mut tx, jobs, &at).await?;
-        apply_updates(&mut tx, updates, at.now).await?;
+        let inserted = insert_jobs(&mut tx, self.backend, jobs, &at).await?;
+        apply_updates(&mut tx, self.backend, updates, at.now).await?;
         tx.commit().await?;
         Ok(inserted)
     }
@@ -50,27 +165,11 @@ impl Store {
         batch: Vec<NewDelivery>,
         at: Accepting,
     ) -> StoreResult<Vec<Delivery>> {
-        let jobs = vec![batch];
-        let mut inserted = self.write_outbox(&jobs, &[], at).await?;
-        let ids = inserted.pop().unwrap_or_default();
-        Ok(take_inserted(
-            jobs.into_iter().next().unwrap_or_default(),
-            ids,
-            &at,
-        ))
-    }
-
-    /// Applies status updates in one transaction. Updates of rows that no longer exist (their
-    /// integration was deleted) are skipped.
-    pub async fn record_updates(
-        &self,
-        updates: &[StatusUpdate],
-        now: Timestamp,
-    ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        apply_updates(&mut tx, updates, now).await?;
-        tx.commit().await?;
-        Ok(())
+        let jobs = [batch];
+        let inserted = self.write_outbox(&jobs, &[], at).await?;
+        let [job] = jobs;
+        let ids = inserted.into_iter().next().unwrap_or_default();
+        Ok(take_inserted(job, ids, &at))
     }
 }
 
@@ -87,36 +186,6 @@ pub(crate) fn take_inserted(
             Some(accepted(id, d, at))
         })
         .collect()
-}
-
-/// Splits `n` into [`CHUNKS`] sizes.
-fn chunk_sizes(mut n: usize) -> Vec<usize> {
-    let mut out = Vec::new();
-    for size in CHUNKS {
-        while n >= size {
-            out.push(size);
-            n -= size;
-        }
-    }
-    out
-}
-
-/// `rows` groups of `width` placeholders numbered from `first`, each group wrapped by
-/// `template` (which receives the group's first number).
-fn values(
-    rows: usize,
-    first: usize,
-    width: usize,
-    template: impl Fn(&mut String, usize),
-) -> String {
-    let mut sql = String::with_capacity(rows * width * 5);
-    for i in 0..rows {
-        if i > 0 {
-            sql.push(',');
-        }
-        template(&mut sql, first + i * width);
-    }
-    sql
 }
 
 /// Which deliveries of the jobs may be new: a key another job of this batch brought first is
@@ -151,31 +220,42 @@ fn plan_keys(jobs: &[Vec<NewDelivery>]) -> (Vec<Key>, Vec<Vec<bool>>) {
 }
 
 /// Inserts the keys; answers those that are new (or replaced an expired one).
-async fn insert_keys(tx: &mut Tx, keys: &[Key], at: &Accepting) -> StoreResult<HashSet<Key>> {
+async fn insert_keys(
+    tx: &mut Tx,
+    backend: Backend,
+    keys: &[Key],
+    at: &Accepting,
+) -> StoreResult<HashSet<Key>> {
     let mut fresh = HashSet::with_capacity(keys.len());
+    let bytes: Vec<usize> = keys
+        .iter()
+        .map(|(_, _, event, call)| 3 * INT + text(event.as_str()) + text(call))
+        .collect();
     let mut rest = keys;
-    for size in chunk_sizes(keys.len()) {
+    for size in chunk_sizes(backend, &bytes) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
-        let sql = format!(
-            "INSERT INTO delivery_keys (crm_context_id, user_id, xelion_event, call_id, created_at) \
-             VALUES {} ON CONFLICT (crm_context_id, user_id, xelion_event, call_id) DO UPDATE \
-             SET created_at = excluded.created_at WHERE delivery_keys.created_at < $2 \
-             RETURNING crm_context_id, user_id, xelion_event, call_id",
-            values(size, 3, 4, |s, n| {
-                let _ = write!(s, "(${n},${},${},${},$1)", n + 1, n + 2, n + 3);
-            })
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql))
-            .bind(at.now.millis())
-            .bind(at.dedupe_since.millis());
+        let sql = statement("keys", size, backend, |marks| {
+            let values = marks.rows(size, "(@,@,@,@,@)");
+            format!(
+                "INSERT INTO delivery_keys (crm_context_id, user_id, xelion_event, call_id, \
+                 created_at) VALUES {values} ON CONFLICT (crm_context_id, user_id, \
+                 xelion_event, call_id) DO UPDATE SET created_at = excluded.created_at \
+                 WHERE delivery_keys.created_at < {} \
+                 RETURNING crm_context_id, user_id, xelion_event, call_id",
+                marks.one()
+            )
+        });
+        let mut query = sqlx::query(sql);
         for (crm, user, event, call) in chunk {
             query = query
                 .bind(*crm)
                 .bind(*user)
                 .bind(event.as_str())
-                .bind(call.as_str());
+                .bind(call.as_str())
+                .bind(at.now.millis());
         }
+        query = query.bind(at.dedupe_since.millis());
         for row in query.fetch_all(&mut **tx).await? {
             fresh.insert((
                 row.try_get("crm_context_id")?,
@@ -192,47 +272,45 @@ async fn insert_keys(tx: &mut Tx, keys: &[Key], at: &Accepting) -> StoreResult<H
 /// accepted in).
 async fn insert_jobs(
     tx: &mut Tx,
+    backend: Backend,
     jobs: &[Vec<NewDelivery>],
     at: &Accepting,
 ) -> StoreResult<Inserted> {
     let (keys, keep) = plan_keys(jobs);
-    let fresh = insert_keys(tx, &keys, at).await?;
-    let mut rows: Vec<(usize, usize, &NewDelivery)> = Vec::new();
+    let fresh = insert_keys(tx, backend, &keys, at).await?;
+    let mut rows: Vec<(usize, usize, &NewDelivery, String)> = Vec::new();
     for (j, (job, flags)) in jobs.iter().zip(&keep).enumerate() {
         for (i, (d, ok)) in job.iter().zip(flags).enumerate() {
             if *ok && d.key().is_none_or(|k| fresh.contains(&k)) {
-                rows.push((j, i, d));
+                let event = serde_json::to_string(&d.event).unwrap_or_else(|_| "{}".into());
+                rows.push((j, i, d, event));
             }
         }
     }
     // Every job gets its list, even one whose deliveries were all duplicates.
     let mut out: Inserted = Vec::new();
     out.resize_with(jobs.len(), Vec::new);
+    let bytes: Vec<usize> = rows
+        .iter()
+        .map(|(_, _, d, event)| {
+            8 * INT + text(d.xelion_event.as_str()) + text(&d.call_id) + text(event)
+        })
+        .collect();
     let mut rest = rows.as_slice();
-    for size in chunk_sizes(rows.len()) {
+    for size in chunk_sizes(backend, &bytes) {
         let (chunk, tail) = rest.split_at(size);
         rest = tail;
-        let sql = format!(
-            "INSERT INTO deliveries (xelion_context_id, crm_context_id, user_id, mapping_id, \
-             xelion_event, call_id, event, status, attempts, next_attempt_at, claimed_until, \
-             created_at, updated_at) VALUES {} RETURNING id, user_id, mapping_id",
-            values(size, 3, 7, |s, n| {
-                let _ = write!(
-                    s,
-                    "(${n},${},${},${},${},${},${},'pending',0,$1,$2,$1,$1)",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5,
-                    n + 6
-                );
-            })
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql))
-            .bind(at.now.millis())
-            .bind(at.claimed_until.millis());
-        for (_, _, d) in chunk {
+        let sql = statement("deliveries", size, backend, |marks| {
+            format!(
+                "INSERT INTO deliveries (xelion_context_id, crm_context_id, user_id, mapping_id, \
+                 xelion_event, call_id, event, status, attempts, next_attempt_at, \
+                 claimed_until, created_at, updated_at) VALUES {} \
+                 RETURNING id, user_id, mapping_id",
+                marks.rows(size, "(@,@,@,@,@,@,@,'pending',0,@,@,@,@)")
+            )
+        });
+        let mut query = sqlx::query(sql);
+        for (_, _, d, event) in chunk {
             query = query
                 .bind(d.xelion_context_id)
                 .bind(d.crm_context_id)
@@ -240,7 +318,11 @@ async fn insert_jobs(
                 .bind(d.mapping_id)
                 .bind(d.xelion_event.as_str())
                 .bind(d.call_id.as_str())
-                .bind(serde_json::to_string(&d.event).unwrap_or_else(|_| "{}".to_string()));
+                .bind(event.as_str())
+                .bind(at.now.millis())
+                .bind(at.claimed_until.millis())
+                .bind(at.now.millis())
+                .bind(at.now.millis());
         }
         let mut ids = Vec::with_capacity(size);
         for row in query.fetch_all(&mut **tx).await? {
@@ -259,7 +341,7 @@ async fn insert_jobs(
                 ids.len()
             )));
         }
-        for ((id, user, mapping), (j, i, d)) in ids.into_iter().zip(chunk) {
+        for ((id, user, mapping), (j, i, d, _)) in ids.into_iter().zip(chunk) {
             if user != d.user_id || mapping != d.mapping_id {
                 return Err(StoreError::Outbox(
                     "inserted ids do not follow the order of the rows".to_string(),
@@ -291,165 +373,50 @@ fn accepted(id: DeliveryId, d: NewDelivery, at: &Accepting) -> Delivery {
     }
 }
 
-/// Applies status updates: the per-row ones in order, then every `Delivered` in one statement
-/// per chunk (delivered is final), then the attempts of rows that still exist.
-async fn apply_updates(tx: &mut Tx, updates: &[StatusUpdate], now: Timestamp) -> StoreResult<()> {
-    let now = now.millis();
-    let mut delivered = Vec::new();
-    let mut attempts: Vec<(DeliveryId, &Attempt)> = Vec::new();
-    for update in updates {
-        match update {
-            StatusUpdate::Delivered { id, attempt } => {
-                delivered.push(*id);
-                attempts.push((*id, attempt));
-            }
-            StatusUpdate::RetryAt { id, attempt, at } => {
-                sqlx::query(
-                    "UPDATE deliveries SET status = 'retrying', attempts = attempts + 1, \
-                     next_attempt_at = $2, claimed_until = 0, reason = NULL, updated_at = $3 \
-                     WHERE id = $1 AND status <> 'delivered'",
-                )
-                .bind(*id)
-                .bind(at.millis())
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
-                attempts.push((*id, attempt));
-            }
-            StatusUpdate::Held { id, reason } => {
-                sqlx::query(
-                    "UPDATE deliveries SET status = 'held', next_attempt_at = $2, \
-                     claimed_until = 0, reason = $3, updated_at = $4 \
-                     WHERE id = $1 AND status <> 'delivered'",
-                )
-                .bind(*id)
-                .bind(NEVER)
-                .bind(bounded(reason, ATTEMPT_TEXT_MAX))
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
-            }
-            StatusUpdate::Failed {
-                id,
-                attempt,
-                reason,
-            } => {
-                sqlx::query(
-                    "UPDATE deliveries SET status = 'failed', attempts = attempts + $2, \
-                     claimed_until = 0, reason = $3, updated_at = $4 \
-                     WHERE id = $1 AND status <> 'delivered'",
-                )
-                .bind(*id)
-                .bind(i64::from(attempt.is_some()))
-                .bind(bounded(reason, ATTEMPT_TEXT_MAX))
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
-                if let Some(attempt) = attempt {
-                    attempts.push((*id, attempt));
-                }
-            }
-        }
-    }
-    let mut rest = delivered.as_slice();
-    for size in chunk_sizes(delivered.len()) {
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
-        let sql = format!(
-            "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, \
-             claimed_until = 0, reason = NULL, updated_at = $1 WHERE id IN ({})",
-            values(size, 2, 1, |s, n| {
-                let _ = write!(s, "${n}");
-            })
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        query.execute(&mut **tx).await?;
-    }
-    insert_attempts(tx, &attempts).await
-}
-
-/// Adds attempts to the log, leaving out those of rows that are gone.
-async fn insert_attempts(tx: &mut Tx, attempts: &[(DeliveryId, &Attempt)]) -> StoreResult<()> {
-    if attempts.is_empty() {
-        return Ok(());
-    }
-    let mut ids: Vec<DeliveryId> = attempts.iter().map(|(id, _)| *id).collect();
-    ids.sort();
-    ids.dedup();
-    let mut existing = HashSet::with_capacity(ids.len());
-    let mut rest = ids.as_slice();
-    for size in chunk_sizes(ids.len()) {
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
-        let sql = format!(
-            "SELECT id FROM deliveries WHERE id IN ({})",
-            values(size, 1, 1, |s, n| {
-                let _ = write!(s, "${n}");
-            })
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        for row in query.fetch_all(&mut **tx).await? {
-            existing.insert(row.try_get::<DeliveryId, _>("id")?);
-        }
-    }
-    let kept: Vec<&(DeliveryId, &Attempt)> = attempts
-        .iter()
-        .filter(|(id, _)| existing.contains(id))
-        .collect();
-    let mut rest = kept.as_slice();
-    for size in chunk_sizes(kept.len()) {
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
-        let sql =
-            format!(
-            "INSERT INTO delivery_attempts (delivery_id, at, status, duration_ms, excerpt, error) \
-             VALUES {}",
-            values(size, 1, 6, |s, n| {
-                let _ = write!(s, "(${n},${},${},${},${},${})", n + 1, n + 2, n + 3, n + 4, n + 5);
-            })
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (id, a) in chunk {
-            query = query
-                .bind(*id)
-                .bind(a.at.millis())
-                .bind(a.status.map(i64::from))
-                .bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
-                .bind(a.excerpt.as_deref().map(|e| bounded(e, EXCERPT_MAX)))
-                .bind(a.error.as_deref().map(|e| bounded(e, ATTEMPT_TEXT_MAX)));
-        }
-        query.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::{CrmContextId, XelionContextId, XelionEvent};
 
     #[test]
-    fn chunks_cover_every_row_with_few_sizes() {
+    fn chunks_cover_every_row_with_few_sizes_under_the_budget() {
+        let pg = Backend::Postgres;
         for n in [0, 1, 3, 5, 17, 255, 256, 257, 1000, 4097] {
-            let sizes = chunk_sizes(n);
+            let sizes = chunk_sizes(pg, &vec![INT; n]);
             assert_eq!(sizes.iter().sum::<usize>(), n, "{n}");
             assert!(sizes.windows(2).all(|w| w[0] >= w[1]));
+            assert!(sizes.iter().all(|s| CHUNKS.contains(s)));
         }
-        assert_eq!(chunk_sizes(1000), [256, 256, 256, 64, 64, 64, 16, 16, 4, 4]);
+        assert_eq!(
+            chunk_sizes(pg, &[INT; 1000]),
+            [256, 256, 256, 128, 64, 32, 8]
+        );
+        // 400-byte rows: 30 fit the budget, so statements of 16 (never one over it).
+        let sizes = chunk_sizes(pg, &[400; 100]);
+        assert_eq!(sizes.iter().sum::<usize>(), 100);
+        assert!(sizes.iter().all(|&s| s * 400 <= BUDGET), "{sizes:?}");
+        assert_eq!(sizes[0], 16);
+        // A row larger than the budget goes alone.
+        assert_eq!(chunk_sizes(pg, &[100, BUDGET * 2, 100]), [1, 1, 1]);
+        // SQLite has no wire to fit.
+        assert_eq!(chunk_sizes(Backend::Sqlite, &[400; 100]), [64, 32, 4]);
     }
 
     #[test]
-    fn placeholders_are_numbered_per_row() {
-        let sql = values(2, 3, 2, |s, n| {
-            let _ = write!(s, "(${n},${})", n + 1);
-        });
-        assert_eq!(sql, "($3,$4),($5,$6)");
+    fn statements_are_built_once() {
+        let a = statement("test", 2, Backend::Postgres, |m| m.rows(2, "(@)"));
+        let b = statement("test", 2, Backend::Postgres, |_| unreachable!());
+        assert_eq!(&*a.0, "($1),($2)");
+        assert!(Arc::ptr_eq(&a.0, &b.0));
+    }
+
+    #[test]
+    fn placeholders_follow_the_text() {
+        let mut pg = Marks::new(Backend::Postgres);
+        assert_eq!(pg.rows(2, "(@,@,'x')"), "($1,$2,'x'),($3,$4,'x')");
+        assert_eq!(pg.one(), "$5");
+        let mut lite = Marks::new(Backend::Sqlite);
+        assert_eq!(lite.rows(2, "(@,@)"), "(?,?),(?,?)");
     }
 
     fn d(user: i64, mapping: i64, call: &str) -> NewDelivery {

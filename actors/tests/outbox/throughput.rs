@@ -26,11 +26,14 @@ async fn measure(backend: Backend) {
     let both_rate = run(&writer, &t, 1, true).await;
     let rows = ctx.count("SELECT COUNT(*) FROM deliveries").await;
     assert_eq!(rows as usize, 2 * CALLERS * EVENTS);
+    let stats = writer.stats();
     println!(
         "outbox writer on {backend:?}: {accept_rate:.0} deliveries/s accepted; \
          {both_rate:.0} deliveries/s accepted and recorded delivered ({CALLERS} callers, \
-         {} deliveries per run)",
-        CALLERS * EVENTS
+         {} deliveries per run; {} transactions, {:.0} rows each on average)",
+        CALLERS * EVENTS,
+        stats.batches,
+        (stats.accepted + stats.updates) as f64 / stats.batches.max(1) as f64
     );
     writer.close().await;
 }
