@@ -72,8 +72,9 @@ pub(super) fn statement(
     backend: Backend,
     build: impl FnOnce(&mut Marks) -> String,
 ) -> AssertSqlSafe<Arc<str>> {
-    static TEXTS: LazyLock<Mutex<HashMap<(&'static str, usize, Backend), Arc<str>>>> =
-        LazyLock::new(Mutex::default);
+    /// Statement texts by (kind, rows, backend).
+    type Texts = HashMap<(&'static str, usize, Backend), Arc<str>>;
+    static TEXTS: LazyLock<Mutex<Texts>> = LazyLock::new(Mutex::default);
     let key = (kind, rows, backend);
     if let Some(text) = TEXTS.lock().ok().and_then(|t| t.get(&key).cloned()) {
         return AssertSqlSafe(text);
