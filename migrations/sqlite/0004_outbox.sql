@@ -23,6 +23,9 @@ CREATE TABLE deliveries (
     claimed_until     INTEGER NOT NULL DEFAULT 0,
     -- why the row is failed or held
     reason            TEXT,
+    -- when the retry endpoint queued a failed row again (0: never); its time-to-live counts
+    -- from here then, not from created_at
+    requeued_at       INTEGER NOT NULL DEFAULT 0,
     created_at        INTEGER NOT NULL,
     updated_at        INTEGER NOT NULL
 );

@@ -204,7 +204,7 @@ impl DispatchActor {
             } => {
                 let next = self.settings.retry.next_attempt(
                     attempts + 1,
-                    d.created_at.to_system_time(),
+                    d.ttl_from().to_system_time(),
                     retry_after,
                     SystemTime::now(),
                     &mut rand::thread_rng(),

@@ -137,7 +137,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let row = sqlx::query(concat!(
             "UPDATE deliveries SET status = 'pending', next_attempt_at = $3, claimed_until = 0, \
-             reason = NULL, updated_at = $3 WHERE id = $1 AND xelion_context_id = $2 \
+             reason = NULL, updated_at = $3, requeued_at = $3 WHERE id = $1 AND xelion_context_id = $2 \
              AND status = 'failed' RETURNING ",
             delivery_cols!()
         ))

@@ -79,6 +79,16 @@ pub struct Delivery {
     pub updated_at: Timestamp,
     /// Why it failed or is held.
     pub reason: Option<String>,
+    /// When the retry endpoint queued it again after it failed, if it did.
+    pub requeued_at: Option<Timestamp>,
+}
+
+impl Delivery {
+    /// Where its time-to-live counts from: its creation, or its last manual retry.
+    pub fn ttl_from(&self) -> Timestamp {
+        self.requeued_at
+            .map_or(self.created_at, |r| r.max(self.created_at))
+    }
 }
 
 /// One request to the CRM and what came of it.
@@ -173,7 +183,7 @@ impl Backlog {
 macro_rules! delivery_cols {
     () => {
         "id, xelion_context_id, crm_context_id, user_id, mapping_id, xelion_event, call_id, \
-         event, status, attempts, next_attempt_at, created_at, updated_at, reason"
+         event, status, attempts, next_attempt_at, created_at, updated_at, reason, requeued_at"
     };
 }
 pub(super) use delivery_cols;
@@ -315,6 +325,7 @@ pub(super) fn delivery_row(r: &AnyRow) -> StoreResult<Delivery> {
         created_at: Timestamp(r.try_get("created_at")?),
         updated_at: Timestamp(r.try_get("updated_at")?),
         reason: r.try_get("reason")?,
+        requeued_at: Some(Timestamp(r.try_get("requeued_at")?)).filter(|t| t.0 > 0),
     })
 }
 

@@ -371,6 +371,7 @@ fn accepted(id: DeliveryId, d: NewDelivery, at: &Accepting) -> Delivery {
         created_at: at.now,
         updated_at: at.now,
         reason: None,
+        requeued_at: None,
     }
 }
 

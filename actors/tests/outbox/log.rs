@@ -139,10 +139,15 @@ async fn a_failed_delivery_is_sent_again(ctx: Ctx) {
     let rows = s
         .accept_deliveries(
             t.event(t.alice, XelionEvent::CallHungUp, "c1"),
-            at(Timestamp::now(), LEASE),
+            // Two days old: past the default time-to-live.
+            at(
+                Timestamp::now().minus(Duration::from_secs(2 * 86_400)),
+                LEASE,
+            ),
         )
         .await
         .unwrap();
+    assert_eq!(rows[0].ttl_from(), rows[0].created_at);
     let attempt = Attempt {
         at: Timestamp::now(),
         status: Some(400),
@@ -171,8 +176,13 @@ async fn a_failed_delivery_is_sent_again(ctx: Ctx) {
         s.retry_delivery(other.xid, rows[0].id).await,
         Err(StoreError::NotFound)
     ));
+    let before = Timestamp::now();
     let retried = s.retry_delivery(t.xid, rows[0].id).await.unwrap();
     assert_eq!(retried.status, DeliveryStatus::Pending);
+    assert!(
+        retried.ttl_from() >= before,
+        "a retried delivery gets a new time-to-live, not the one its creation gave"
+    );
     assert_eq!(retried.reason, None);
     assert_eq!(retried.attempts, 1, "the attempt history stays");
     let due = retried.next_attempt_at.unwrap();
