@@ -47,8 +47,6 @@ pub struct AppContextAccess {
     pub previous_access_token_hash: Option<String>,
     /// Until when (unix milliseconds) the previous token is accepted.
     pub previous_access_token_until: Option<i64>,
-    /// The OAuth error code that parked the app context, if any.
-    pub parked_error: Option<String>,
 }
 
 impl Store {
@@ -107,7 +105,7 @@ impl Store {
     ) -> StoreResult<Option<AppContextAccess>> {
         let row = sqlx::query(
             "SELECT id, authorization_header_prefix, access_token_hash, \
-             previous_access_token_hash, previous_access_token_until, parked_error \
+             previous_access_token_hash, previous_access_token_until \
              FROM app_contexts WHERE host = $1 AND tenant = $2 AND xelion_username = $3 \
              AND authorization_server_uri = $4",
         )
@@ -124,7 +122,6 @@ impl Store {
                 access_token_hash: r.try_get("access_token_hash")?,
                 previous_access_token_hash: r.try_get("previous_access_token_hash")?,
                 previous_access_token_until: r.try_get("previous_access_token_until")?,
-                parked_error: r.try_get("parked_error")?,
             })
         })
         .transpose()

@@ -34,6 +34,7 @@ mod users;
 mod xelion_contexts;
 
 pub use crate::domain::CredentialKind;
+pub use app_contexts::{AppContextAccess, NewAppContext};
 pub use crm_contexts::CrmContext;
 pub use deliveries::{DeliveryFilter, DeliveryWithAttempts, Page};
 pub use integrations::NewIntegration;
@@ -44,7 +45,6 @@ pub use outbox::{
 pub(crate) use outbox_write::take_inserted;
 pub use retention::{PrunePlan, Pruned, Retention};
 pub use sessions::ApiSession;
-pub use app_contexts::{AppContextAccess, NewAppContext};
 pub use tokens::{GrantWrite, TokenEndpointId, TokenRecord};
 pub use users::{NewUserCredentials, UserCredentials, UserSecrets};
 pub use xelion_contexts::XelionContext;

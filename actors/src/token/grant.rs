@@ -216,10 +216,7 @@ async fn conclude(job: &Job, answer: Answer, store: &Store) -> Outcome {
         Answer::Refused(code) if code == "authorization_pending" => Outcome::Pending,
         Answer::Refused(code) if code == "slow_down" => Outcome::SlowDown,
         Answer::Refused(code) if PARKING.contains(&code.as_str()) => {
-            match store
-                .park(job.owner, job.version, &code, now_unix())
-                .await
-            {
+            match store.park(job.owner, job.version, &code, now_unix()).await {
                 Ok(()) => Outcome::Park { error: code },
                 Err(StoreError::NotFound) => Outcome::Superseded,
                 Err(e) => {
