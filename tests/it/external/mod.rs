@@ -334,3 +334,33 @@ async fn bad_requests_name_the_field(backend: Backend) {
     );
 }
 both_backends!(bad_requests_name_the_field);
+
+#[actix_rt::test]
+async fn the_openapi_document_describes_both_operations() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (s, doc) = app.get("/api/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    for (path, security) in [
+        ("/api/cti-app-context", "xelion"),
+        ("/api/external-api-endpoint/call", "xelion_cti"),
+    ] {
+        let op = &doc["paths"][path]["post"];
+        assert!(op["requestBody"].is_object(), "{path}: {op}");
+        assert!(op["security"][0][security].is_array(), "{path}: {op}");
+    }
+    let components = &doc["components"];
+    for name in [
+        "CtiAppRequest",
+        "AppUserContext",
+        "ExternalApiRequest",
+        "EndpointContext",
+        "ExternalApiResponse",
+    ] {
+        assert!(components["schemas"][name].is_object(), "{name} missing");
+    }
+    assert!(components["securitySchemes"]["xelion_cti"].is_object());
+    assert!(
+        doc["paths"]["/api/session/login"].is_object(),
+        "the admin API is still there"
+    );
+}
