@@ -3,6 +3,7 @@
 //! external service and its token endpoint), on SQLite and PostgreSQL.
 
 mod faults;
+mod logs;
 mod outbound;
 mod refresh;
 
