@@ -32,7 +32,7 @@ impl External {
         })?;
         let ctx = self.validate(req)?;
         let ep = self
-            .xelion_endpoint(&ctx.host, &ctx.tenant, ctx.protocol)
+            .xelion_endpoint(&ctx.new.host, &ctx.new.tenant, ctx.protocol)
             .await?;
         let owner = self
             .xelion
@@ -113,8 +113,6 @@ impl External {
             access_token: Secret::new(access_token),
         };
         Ok(Checked {
-            host: new.host.clone(),
-            tenant: new.tenant.clone(),
             protocol: req.app_xelion_context.protocol,
             new,
         })
@@ -123,9 +121,9 @@ impl External {
 
 /// A request that passed the checks.
 struct Checked {
-    host: String,
-    tenant: String,
+    /// `appXelionContext.protocol`, if given.
     protocol: Option<Protocol>,
+    /// What to store.
     new: NewAppContext,
 }
 
