@@ -74,6 +74,7 @@ impl Application {
                 tokens: settings.tokens.clone(),
                 outbox: settings.outbox.clone(),
                 dispatch: settings.dispatch.clone(),
+                external: settings.external.clone(),
             },
         )
         .start();

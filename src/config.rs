@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use cti_actors::dispatch::outcome::RetryPolicy;
 use cti_actors::dispatch::DispatchSettings;
+use cti_actors::external::ExternalSettings;
 use cti_actors::outbox::OutboxSettings;
 use cti_actors::store::Retention;
 use cti_actors::tenant::TenantSettings;
@@ -63,6 +64,9 @@ pub struct ServeArgs {
     /// Seconds one CRM request may take [default: 10].
     #[arg(long, env = "XCTI_CRM_REQUEST_TIMEOUT")]
     pub crm_request_timeout: Option<u64>,
+    /// Seconds one external API call may take before it answers 504 [default: 30].
+    #[arg(long, env = "XCTI_EXTERNAL_REQUEST_TIMEOUT")]
+    pub external_request_timeout: Option<u64>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -83,6 +87,7 @@ struct FileConfig {
     delivery_ttl_hours: Option<u64>,
     crm_requests_in_flight: Option<usize>,
     crm_request_timeout: Option<u64>,
+    external_request_timeout: Option<u64>,
 }
 
 /// Where the master key comes from.
@@ -126,6 +131,8 @@ pub struct Settings {
     pub tokens: TokenSettings,
     /// Dispatch: requests in flight, timeouts, retries.
     pub dispatch: DispatchSettings,
+    /// External API calls of Xelion app users: timeout, answer size.
+    pub external: ExternalSettings,
 }
 
 /// The default database: a SQLite file in the working directory.
@@ -233,6 +240,16 @@ impl Settings {
                             }),
                         ..defaults.retry
                     },
+                    ..defaults
+                }
+            },
+            external: {
+                let defaults = ExternalSettings::default();
+                ExternalSettings {
+                    request_timeout: args
+                        .external_request_timeout
+                        .or(file.external_request_timeout)
+                        .map_or(defaults.request_timeout, Duration::from_secs),
                     ..defaults
                 }
             },

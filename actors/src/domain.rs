@@ -120,6 +120,42 @@ row_id!(
     DeliveryId
 );
 
+row_id!(
+    /// The id of an `app_contexts` row: one Xelion app user's OAuth credentials for one
+    /// external service.
+    AppContextId
+);
+
+/// Whose OAuth token a token actor keeps fresh: a user of a crm context (deliveries) or a
+/// Xelion app user's app context (external API calls). The credentials and the token state
+/// live in that owner's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenOwner {
+    /// A `user_credentials` row.
+    User(UserId),
+    /// An `app_contexts` row.
+    App(AppContextId),
+}
+
+impl TokenOwner {
+    /// The user, if the owner is one.
+    pub fn user(self) -> Option<UserId> {
+        match self {
+            TokenOwner::User(u) => Some(u),
+            TokenOwner::App(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for TokenOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenOwner::User(u) => write!(f, "user {u}"),
+            TokenOwner::App(a) => write!(f, "app context {a}"),
+        }
+    }
+}
+
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -89,6 +89,16 @@ pub enum ApiError {
     /// Xelion could not be reached or failed.
     #[error("{0}")]
     XelionUnavailable(String),
+    /// The caller is known but may not do this; the text says why.
+    #[error("{0}")]
+    Forbidden(String),
+    /// An external service (or its token endpoint) could not be reached, failed, or answered
+    /// more than the server reads; the text says which.
+    #[error("{0}")]
+    ExternalUnavailable(String),
+    /// An external service did not answer in time.
+    #[error("{0}")]
+    ExternalTimeout(String),
     /// The actor system is busy or shutting down.
     #[error("the server is busy or restarting; try again")]
     Unavailable,
@@ -185,6 +195,10 @@ pub mod codes {
     pub const TOO_MANY_REQUESTS: u32 = 10400;
     /// Xelion could not be reached or failed.
     pub const XELION_UNAVAILABLE: u32 = 10500;
+    /// An external service could not be reached or failed.
+    pub const EXTERNAL_UNAVAILABLE: u32 = 10501;
+    /// An external service did not answer in time.
+    pub const EXTERNAL_TIMEOUT: u32 = 10502;
     /// The server is busy or shutting down.
     pub const UNAVAILABLE: u32 = 10600;
     /// An internal failure.
@@ -222,6 +236,9 @@ impl ApiError {
             ApiError::RateLimited { .. } => ("rate_limited", 429, TOO_MANY_REQUESTS),
             ApiError::PayloadTooLarge { .. } => ("payload_too_large", 413, BAD_PAYLOAD),
             ApiError::XelionUnavailable(_) => ("xelion_unavailable", 502, XELION_UNAVAILABLE),
+            ApiError::Forbidden(_) => ("forbidden", 403, NOT_ADMINISTRATOR),
+            ApiError::ExternalUnavailable(_) => ("external_unavailable", 502, EXTERNAL_UNAVAILABLE),
+            ApiError::ExternalTimeout(_) => ("external_timeout", 504, EXTERNAL_TIMEOUT),
             ApiError::Unavailable => ("unavailable", 503, UNAVAILABLE),
             ApiError::Internal { .. } => ("internal", 500, SERVER_ERROR),
         };
@@ -277,6 +294,9 @@ impl ApiError {
                 detail: String::new(),
             },
             ApiError::XelionUnavailable(String::new()),
+            ApiError::Forbidden(String::new()),
+            ApiError::ExternalUnavailable(String::new()),
+            ApiError::ExternalTimeout(String::new()),
             ApiError::Unavailable,
         ]
         .iter()

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod dispatch;
 pub mod domain;
 pub mod error;
+pub mod external;
 pub mod messages;
 pub mod outbound;
 pub mod outbox;

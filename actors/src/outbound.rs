@@ -175,6 +175,18 @@ pub fn refusal_in(e: &reqwest::Error) -> Option<OutboundError> {
     None
 }
 
+/// An error and its causes, `: `-separated (for a transport error, without its URL first).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
 fn parse_rule(entry: &str) -> Result<Rule, String> {
     if let Some((addr, prefix)) = entry.split_once('/') {
         let addr: IpAddr = addr.parse().map_err(|_| {

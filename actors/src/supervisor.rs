@@ -5,6 +5,7 @@
 //! keeps the tenants running: a tenant actor that stopped without being told to (a panic, a
 //! failure it gave up on) is started again while its xelion context exists.
 
+mod external;
 mod shutdown;
 mod status;
 mod tokens;
@@ -20,6 +21,7 @@ use crate::clock::now_unix;
 use crate::dispatch::send::Sender;
 use crate::dispatch::{DispatchActor, DispatchSettings, Pipeline, TenantChanged};
 use crate::domain::XelionContextId;
+use crate::external::{External, ExternalSettings};
 use crate::outbox::{OutboxSettings, OutboxWriter};
 use crate::tenant::{
     GetStatus, Reload, Stop, TenantActor, TenantDeps, TenantSettings, TenantState, TenantStatus,
@@ -34,6 +36,7 @@ const WATCH_TENANTS_EVERY: Duration = Duration::from_secs(1);
 /// How long [`ListTenants`] waits for one tenant's status before calling it unresponsive.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 
+pub use external::{CallExternalApi, RegisterAppContext};
 pub use shutdown::Shutdown;
 pub use status::GetTenantStatus;
 pub use tokens::{GetUserStatus, VerifyUser};
@@ -46,6 +49,8 @@ pub struct Supervisor {
     tenants: HashMap<XelionContextId, Addr<TenantActor>>,
     /// The users' CRM access tokens (the admin commands reload and forget users in it).
     pub(crate) tokens: Tokens,
+    /// The external API calls of Xelion app users (their tokens are kept by `tokens`).
+    pub(crate) external: External,
     /// What every tenant shares: store, Xelion client, tokens, login gate, timers.
     deps: TenantDeps,
     /// How often stopped tenants are looked for (shorter in tests).
@@ -64,6 +69,7 @@ pub struct SupervisorSettings {
     pub tokens: TokenSettings,
     pub outbox: OutboxSettings,
     pub dispatch: DispatchSettings,
+    pub external: ExternalSettings,
 }
 
 impl Supervisor {
@@ -81,6 +87,12 @@ impl Supervisor {
             store.clone(),
             admin.xelion().http().clone(),
             settings.tokens,
+        );
+        let external = External::new(
+            store.clone(),
+            admin.xelion().clone(),
+            tokens.clone(),
+            settings.external,
         );
         let writer = OutboxWriter::start(store.clone(), settings.outbox);
         let sender = Sender {
@@ -104,6 +116,7 @@ impl Supervisor {
         Supervisor {
             admin,
             tokens,
+            external,
             deps,
             pipeline,
             tenants: HashMap::new(),

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 
 pub mod crm_integrations;
 pub mod deliveries;
+pub mod external;
 pub mod health;
 pub mod mappings;
 pub mod openapi;
@@ -235,6 +236,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(xelion_environment::routes)
         .configure(mappings::routes)
         .configure(deliveries::routes)
+        .configure(external::routes)
         .configure(openapi::routes)
         .configure(health::routes);
 }

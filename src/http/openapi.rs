@@ -53,5 +53,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+    let doc = ApiDoc::openapi().merge_from(super::external::ExternalApiDoc::openapi());
+    HttpResponse::Ok().json(doc)
 }

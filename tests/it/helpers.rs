@@ -76,7 +76,16 @@ impl Database {
             outbox: Default::default(),
             tokens: fast_tokens(),
             dispatch: fast_dispatch(),
+            external: fast_external(),
         }
+    }
+}
+
+/// External API calls on test limits: 5 s per request, answers up to 64 KiB.
+pub fn fast_external() -> cti_actors::external::ExternalSettings {
+    cti_actors::external::ExternalSettings {
+        request_timeout: std::time::Duration::from_secs(5),
+        max_response_bytes: 64 * 1024,
     }
 }
 

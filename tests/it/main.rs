@@ -7,6 +7,7 @@ mod cli;
 mod deliveries;
 mod delivery;
 mod environment;
+mod external;
 mod integrations;
 mod mappings;
 mod preview;

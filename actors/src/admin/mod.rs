@@ -21,6 +21,7 @@ mod validate;
 mod views;
 
 pub use preview::{DELIVERY_ID_PLACEHOLDER, TOKEN_PLACEHOLDER};
+pub(crate) use validate::{check_http_url, non_empty};
 pub use validate::{normalize_host, validate_mappings};
 
 use std::sync::Arc;

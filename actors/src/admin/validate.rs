@@ -105,7 +105,7 @@ fn payload_error_suffix(e: &cti_el::PayloadError) -> String {
 }
 
 /// The trimmed value; 400 naming the field when nothing is left.
-pub(super) fn non_empty(field: &str, value: &str) -> Result<String, ApiError> {
+pub(crate) fn non_empty(field: &str, value: &str) -> Result<String, ApiError> {
     let v = value.trim();
     if v.is_empty() {
         Err(ApiError::bad_payload(format!("{field}: must not be empty")))
@@ -138,7 +138,7 @@ pub fn normalize_host(raw: &str) -> Result<String, ApiError> {
 }
 
 /// An `http://` or `https://` URL, trimmed.
-pub(super) fn check_http_url(field: &str, raw: &str) -> Result<String, ApiError> {
+pub(crate) fn check_http_url(field: &str, raw: &str) -> Result<String, ApiError> {
     let url = reqwest::Url::parse(raw.trim())
         .map_err(|_| ApiError::bad_payload(format!("{field}: `{raw}` is not a valid URL")))?;
     if !matches!(url.scheme(), "http" | "https") {

@@ -12,6 +12,7 @@ use sqlx::{Any, AnyPool};
 
 use crate::secrets::{Cipher, Secret};
 
+mod app_contexts;
 mod connect;
 mod crm_contexts;
 mod deliveries;
@@ -33,6 +34,7 @@ mod users;
 mod xelion_contexts;
 
 pub use crate::domain::CredentialKind;
+pub use app_contexts::{AppContextAccess, NewAppContext};
 pub use crm_contexts::CrmContext;
 pub use deliveries::{DeliveryFilter, DeliveryWithAttempts, Page};
 pub use integrations::NewIntegration;
@@ -43,7 +45,7 @@ pub use outbox::{
 pub(crate) use outbox_write::take_inserted;
 pub use retention::{PrunePlan, Pruned, Retention};
 pub use sessions::ApiSession;
-pub use tokens::{GrantWrite, TokenRecord};
+pub use tokens::{GrantWrite, TokenEndpointId, TokenRecord};
 pub use users::{NewUserCredentials, UserCredentials, UserSecrets};
 pub use xelion_contexts::XelionContext;
 
@@ -65,6 +67,7 @@ trait RowId: std::fmt::Display + Copy {}
 impl RowId for Id {}
 impl RowId for XelionContextId {}
 impl RowId for UserId {}
+impl RowId for crate::domain::AppContextId {}
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -65,6 +65,9 @@ pub(super) fn chunk_sizes(backend: Backend, row_bytes: &[usize]) -> Vec<usize> {
     out
 }
 
+/// Statement texts by kind, row count and backend.
+type StatementTexts = HashMap<(&'static str, usize, Backend), Arc<str>>;
+
 /// The text of a multi-row statement, built once per kind, row count and backend.
 pub(super) fn statement(
     kind: &'static str,
@@ -72,9 +75,7 @@ pub(super) fn statement(
     backend: Backend,
     build: impl FnOnce(&mut Marks) -> String,
 ) -> AssertSqlSafe<Arc<str>> {
-    /// Statement texts by (kind, rows, backend).
-    type Texts = HashMap<(&'static str, usize, Backend), Arc<str>>;
-    static TEXTS: LazyLock<Mutex<Texts>> = LazyLock::new(Mutex::default);
+    static TEXTS: LazyLock<Mutex<StatementTexts>> = LazyLock::new(Mutex::default);
     let key = (kind, rows, backend);
     if let Some(text) = TEXTS.lock().ok().and_then(|t| t.get(&key).cloned()) {
         return AssertSqlSafe(text);

@@ -1,7 +1,9 @@
-//! The OAuth token state of `user_credentials` and the client authentication of
-//! `crm_contexts`: what a token actor loads, and the writes of its grants.
+//! The OAuth token state a token actor works from, whoever owns it: a user of a crm context
+//! (`user_credentials`, its token endpoint on `crm_contexts`) or an app context
+//! (`app_contexts`, see `app_contexts.rs`). What a token actor loads, and the writes of its
+//! grants.
 //!
-//! Every write of a grant is guarded by the user's `credentials_version`: a credential update
+//! Every write of a grant is guarded by the owner's `credentials_version`: a credential update
 //! through the API bumps it, so a grant that ran on the old credentials cannot overwrite the
 //! new ones (the write then touches no row and answers `NotFound`).
 
@@ -10,15 +12,36 @@ use sqlx::Row as _;
 use super::rows::found;
 use super::users::{U_ACCESS_TOKEN, U_CLIENT_SECRET, U_DEVICE_CODE, U_REFRESH_TOKEN};
 use super::{CrmContextId, Store, StoreError, StoreResult, UserId};
+use crate::domain::{AppContextId, TokenOwner};
 use crate::secrets::Secret;
 
-/// Everything a token actor works from: the user's credentials, its token state and its crm
-/// context's token endpoint.
+/// A configured token endpoint, by what configures it: the client authentication it takes is
+/// remembered per endpoint (every user of a crm context shares one; an app context has its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenEndpointId {
+    /// The `authorizationServerUri` of a crm context.
+    CrmContext(CrmContextId),
+    /// The `authorizationServerUri` of an app context.
+    AppContext(AppContextId),
+}
+
+impl std::fmt::Display for TokenEndpointId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenEndpointId::CrmContext(id) => write!(f, "crm context {id}"),
+            TokenEndpointId::AppContext(id) => write!(f, "app context {id}"),
+        }
+    }
+}
+
+/// Everything a token actor works from: the owner's credentials, its token state and its
+/// token endpoint.
 #[derive(Debug, Clone)]
 pub struct TokenRecord {
-    pub user_id: UserId,
-    pub crm_context_id: CrmContextId,
-    /// The crm context's `authorizationServerUri`.
+    pub owner: TokenOwner,
+    /// Whose `authorizationServerUri` it is.
+    pub endpoint: TokenEndpointId,
+    /// The `authorizationServerUri`.
     pub token_url: String,
     /// `form` or `basic`, once a token endpoint answer told which works.
     pub auth_method: Option<String>,
@@ -29,7 +52,7 @@ pub struct TokenRecord {
     pub access_token: Option<Secret>,
     /// Unix seconds.
     pub access_token_expires_at: Option<i64>,
-    /// The OAuth error code that parked the user.
+    /// The OAuth error code that parked the owner.
     pub parked_error: Option<String>,
     /// Unix seconds.
     pub parked_at: Option<i64>,
@@ -53,11 +76,89 @@ pub struct GrantWrite<'a> {
     pub device_code_used: bool,
     /// Unix seconds.
     pub now: i64,
+    /// App contexts: until when (unix milliseconds) callers may still present the access
+    /// token this grant replaces.
+    pub previous_valid_until: i64,
 }
 
 impl Store {
-    /// The token record of a user. `NotFound` if the user does not exist.
-    pub async fn token_record(&self, id: UserId) -> StoreResult<TokenRecord> {
+    /// The token record of an owner. `NotFound` if it does not exist.
+    pub async fn token_record(&self, owner: TokenOwner) -> StoreResult<TokenRecord> {
+        match owner {
+            TokenOwner::User(id) => self.user_token_record(id).await,
+            TokenOwner::App(id) => self.app_token_record(id).await,
+        }
+    }
+
+    /// Stores the outcome of a grant in one statement: the access token and its expiry, a new
+    /// refresh token when there is one, the time and the count of grants; un-parks the owner.
+    /// `NotFound` if the owner is gone or its credentials changed since `version`: the token
+    /// must not be used then.
+    pub async fn store_grant(
+        &self,
+        owner: TokenOwner,
+        version: i64,
+        grant: &GrantWrite<'_>,
+    ) -> StoreResult<()> {
+        match owner {
+            TokenOwner::User(id) => self.store_user_grant(id, version, grant).await,
+            TokenOwner::App(id) => self.store_app_grant(id, version, grant).await,
+        }
+    }
+
+    /// Parks an owner: `error` is the OAuth error code, `at` unix seconds. `NotFound` if the
+    /// owner is gone or its credentials changed since `version`.
+    pub async fn park(
+        &self,
+        owner: TokenOwner,
+        version: i64,
+        error: &str,
+        at: i64,
+    ) -> StoreResult<()> {
+        let query = match owner {
+            TokenOwner::User(id) => sqlx::query(
+                "UPDATE user_credentials SET parked_error = $1, parked_at = $2 \
+                 WHERE id = $3 AND credentials_version = $4",
+            )
+            .bind(error)
+            .bind(at)
+            .bind(id),
+            TokenOwner::App(id) => sqlx::query(
+                "UPDATE app_contexts SET parked_error = $1, parked_at = $2 \
+                 WHERE id = $3 AND credentials_version = $4",
+            )
+            .bind(error)
+            .bind(at)
+            .bind(id),
+        };
+        let done = query.bind(version).execute(self.pool()).await?;
+        found(done.rows_affected())
+    }
+
+    /// Remembers which client authentication (`form` or `basic`) a token endpoint takes.
+    /// `NotFound` if what configures it is gone.
+    pub async fn set_token_auth_method(
+        &self,
+        endpoint: TokenEndpointId,
+        method: &str,
+    ) -> StoreResult<()> {
+        let query = match endpoint {
+            TokenEndpointId::CrmContext(id) => {
+                sqlx::query("UPDATE crm_contexts SET token_auth_method = $1 WHERE id = $2")
+                    .bind(method)
+                    .bind(id)
+            }
+            TokenEndpointId::AppContext(id) => {
+                sqlx::query("UPDATE app_contexts SET token_auth_method = $1 WHERE id = $2")
+                    .bind(method)
+                    .bind(id)
+            }
+        };
+        let done = query.execute(self.pool()).await?;
+        found(done.rows_affected())
+    }
+
+    async fn user_token_record(&self, id: UserId) -> StoreResult<TokenRecord> {
         let row = sqlx::query(
             "SELECT u.crm_context_id, c.authorization_server_uri, c.token_auth_method, \
              u.client_id, u.client_secret, u.refresh_token, u.device_code, u.access_token, \
@@ -71,8 +172,8 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound)?;
         Ok(TokenRecord {
-            user_id: id,
-            crm_context_id: row.try_get("crm_context_id")?,
+            owner: TokenOwner::User(id),
+            endpoint: TokenEndpointId::CrmContext(row.try_get("crm_context_id")?),
             token_url: row.try_get("authorization_server_uri")?,
             auth_method: row.try_get("token_auth_method")?,
             client_id: row.try_get("client_id")?,
@@ -89,11 +190,7 @@ impl Store {
         })
     }
 
-    /// Stores the outcome of a grant in one statement: the access token and its expiry, a new
-    /// refresh token when there is one, the time and the count of grants; un-parks the user.
-    /// `NotFound` if the user is gone or its credentials changed since `version`: the token
-    /// must not be used then.
-    pub async fn store_grant(
+    async fn store_user_grant(
         &self,
         id: UserId,
         version: i64,
@@ -128,43 +225,6 @@ impl Store {
             query = query.bind(refresh);
         }
         let done = query.execute(self.pool()).await?;
-        found(done.rows_affected())
-    }
-
-    /// Parks a user: `error` is the OAuth error code, `at` unix seconds. `NotFound` if the user
-    /// is gone or its credentials changed since `version`.
-    pub async fn park_user(
-        &self,
-        id: UserId,
-        version: i64,
-        error: &str,
-        at: i64,
-    ) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE user_credentials SET parked_error = $1, parked_at = $2 \
-             WHERE id = $3 AND credentials_version = $4",
-        )
-        .bind(error)
-        .bind(at)
-        .bind(id)
-        .bind(version)
-        .execute(self.pool())
-        .await?;
-        found(done.rows_affected())
-    }
-
-    /// Remembers which client authentication (`form` or `basic`) a crm context's token endpoint
-    /// takes. `NotFound` if the crm context is gone.
-    pub async fn set_token_auth_method(
-        &self,
-        crm_context_id: CrmContextId,
-        method: &str,
-    ) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE crm_contexts SET token_auth_method = $1 WHERE id = $2")
-            .bind(method)
-            .bind(crm_context_id)
-            .execute(self.pool())
-            .await?;
         found(done.rows_affected())
     }
 }

@@ -21,15 +21,15 @@ use oauth2::{
 use super::http::{HttpFailure, OAuthHttp, Seen};
 use super::AccessToken;
 use crate::clock::now_unix;
-use crate::domain::{CrmContextId, UserId};
+use crate::domain::TokenOwner;
 use crate::outbound::GuardedClient;
 use crate::secrets::Secret;
-use crate::store::{GrantWrite, Store, StoreError};
+use crate::store::{GrantWrite, Store, StoreError, TokenEndpointId};
 
 /// The grant type URN of RFC 8628.
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-/// OAuth error codes that park the user: only new credentials can fix them.
+/// OAuth error codes that park the owner: only new credentials can fix them.
 const PARKING: [&str; 5] = [
     "invalid_grant",
     "invalid_client",
@@ -82,10 +82,11 @@ pub(super) enum GrantKind {
 /// Everything one grant needs, taken from the actor's state.
 #[derive(Debug, Clone)]
 pub(super) struct Job {
-    pub user: UserId,
+    pub owner: TokenOwner,
     /// The credentials version the grant runs on: its outcome is stored only if it still holds.
     pub version: i64,
-    pub crm_context_id: CrmContextId,
+    /// Whose token endpoint it is (the client authentication is remembered per endpoint).
+    pub endpoint: TokenEndpointId,
     pub token_url: String,
     pub client_id: String,
     pub client_secret: Option<Secret>,
@@ -93,6 +94,8 @@ pub(super) struct Job {
     pub method: AuthMethod,
     pub timeout: Duration,
     pub default_lifetime: Duration,
+    /// App contexts: how long the replaced access token stays accepted from callers.
+    pub previous_token_grace: Duration,
 }
 
 /// What became of a grant.
@@ -115,7 +118,7 @@ pub(super) enum Outcome {
     Pending,
     /// Device code: polling too fast.
     SlowDown,
-    /// The credentials changed (or the user was deleted) while the grant ran: its outcome was
+    /// The credentials changed (or the owner was deleted) while the grant ran: its outcome was
     /// not stored and must not be used.
     Superseded,
     /// The token could not be stored, so it is not used.
@@ -161,13 +164,13 @@ pub(super) async fn run(job: Job, client: GuardedClient, store: Store) -> Done {
         a => (a, None),
     };
     if let Some(method) = learned {
-        tracing::info!(crm_context = %job.crm_context_id, method = method.as_str(),
+        tracing::info!(endpoint = %job.endpoint, method = method.as_str(),
             "the token endpoint takes this client authentication; remembered");
         if let Err(e) = store
-            .set_token_auth_method(job.crm_context_id, method.as_str())
+            .set_token_auth_method(job.endpoint, method.as_str())
             .await
         {
-            tracing::warn!(crm_context = %job.crm_context_id, error = %e,
+            tracing::warn!(endpoint = %job.endpoint, error = %e,
                 "the client authentication could not be remembered");
         }
     }
@@ -193,8 +196,11 @@ async fn conclude(job: &Job, answer: Answer, store: &Store) -> Outcome {
                 refresh_token: refresh.as_ref(),
                 device_code_used,
                 now,
+                previous_valid_until: crate::clock::Timestamp::now()
+                    .plus(job.previous_token_grace)
+                    .millis(),
             };
-            match store.store_grant(job.user, job.version, &write).await {
+            match store.store_grant(job.owner, job.version, &write).await {
                 Ok(()) => Outcome::Token {
                     token: AccessToken {
                         token: access,
@@ -210,15 +216,12 @@ async fn conclude(job: &Job, answer: Answer, store: &Store) -> Outcome {
         Answer::Refused(code) if code == "authorization_pending" => Outcome::Pending,
         Answer::Refused(code) if code == "slow_down" => Outcome::SlowDown,
         Answer::Refused(code) if PARKING.contains(&code.as_str()) => {
-            match store
-                .park_user(job.user, job.version, &code, now_unix())
-                .await
-            {
+            match store.park(job.owner, job.version, &code, now_unix()).await {
                 Ok(()) => Outcome::Park { error: code },
                 Err(StoreError::NotFound) => Outcome::Superseded,
                 Err(e) => {
                     // Parked all the same: a grant with these credentials would fail again.
-                    tracing::warn!(user = %job.user, error = %e, "the parking could not be stored");
+                    tracing::warn!(owner = %job.owner, error = %e, "the parking could not be stored");
                     Outcome::Park { error: code }
                 }
             }

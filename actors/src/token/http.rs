@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
 
-use crate::outbound::{refusal_in, GuardedClient, OutboundError};
+use crate::outbound::{error_chain, refusal_in, GuardedClient, OutboundError};
 
 /// The most of a token endpoint's answer that is read.
 const MAX_BODY: usize = 64 * 1024;
@@ -117,18 +117,6 @@ fn transport(e: reqwest::Error) -> HttpFailure {
         None if e.is_timeout() => HttpFailure::Transport("timed out".to_string()),
         None => HttpFailure::Transport(error_chain(&e.without_url())),
     }
-}
-
-/// An error and its causes, `: `-separated.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by token endpoints).

@@ -1,14 +1,15 @@
-//! Per-user OAuth 2.0 tokens: the only code that talks to OAuth token endpoints.
+//! OAuth 2.0 tokens: the only code that talks to OAuth token endpoints.
 //!
-//! [`Tokens`] is a cheap handle over a registry actor that starts one [`TokenActor`] per user
-//! on demand and lets idle ones stop. A token actor hands out the cached access token while
+//! A token has an owner ([`TokenOwner`]): a user of a crm context, whose deliveries need it,
+//! or an app context, whose external API calls need it. [`Tokens`] is a cheap handle over a
+//! registry actor that starts one [`TokenActor`] per owner on demand and lets idle ones stop. A token actor hands out the cached access token while
 //! it is valid for longer than a margin, else makes one grant (refresh_token, or device_code
 //! while only a device code is known) however many callers wait, stores its outcome (a
 //! rotated refresh token with the new access token, in one statement) before anyone gets the
-//! token, parks the user on a grant error that only new credentials can fix, and backs off on
-//! failures that may pass.
+//! token, parks the owner on a grant error that only new credentials can fix, and backs off on
+//! failures that may pass. The store reads and writes each kind of owner's own row.
 //!
-//! Files: `registry` (the actor that routes to the user actors), `actor` (one user's state
+//! Files: `registry` (the actor that routes to the owners' actors), `actor` (one owner's state
 //! machine), `grant` (one grant against a token endpoint, with the client authentication
 //! fallback), `http` (the `oauth2` crate's HTTP client over the guarded client), `status`.
 //!
@@ -27,11 +28,11 @@ use std::time::{Duration, SystemTime};
 use actix::prelude::*;
 use tokio::sync::{broadcast, oneshot};
 
-use crate::domain::UserId;
+use crate::domain::{AppContextId, TokenOwner, UserId};
 use crate::outbound::GuardedClient;
 use crate::secrets::Secret;
 use crate::store::{Store, StoreError};
-use registry::{Forget, Registry, ReloadUser, Route};
+use registry::{Forget, Registry, ReloadOwner, Route};
 
 pub use status::{TokenState, TokenStatus};
 
@@ -58,6 +59,9 @@ pub struct TokenSettings {
     pub slow_down_step: Duration,
     /// The lifetime assumed when a token answer has no `expires_in`.
     pub default_lifetime: Duration,
+    /// App contexts: how long callers may still present the access token a refresh replaced,
+    /// so a client that raced the refresh is not locked out.
+    pub previous_token_grace: Duration,
 }
 
 impl Default for TokenSettings {
@@ -71,6 +75,7 @@ impl Default for TokenSettings {
             device_interval: Duration::from_secs(5),
             slow_down_step: Duration::from_secs(5),
             default_lifetime: Duration::from_secs(3600),
+            previous_token_grace: Duration::from_secs(60),
         }
     }
 }
@@ -87,13 +92,13 @@ pub struct AccessToken {
 /// Why no access token could be handed out. No variant carries a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    /// The user is parked: only new credentials (through the API) can fix it. Deliveries
+    /// The owner is parked: only new credentials (through the API) can fix it. Deliveries
     /// wait for [`Tokens::subscribe_unparked`].
     #[error("user needs re-authorisation: the token endpoint answered `{error}` at {since}")]
     NeedsReauthorisation {
         /// The OAuth error code (`invalid_grant`, `access_denied`, ...).
         error: String,
-        /// When the user was parked (`yyyy-MM-dd HH:mm:ss` UTC).
+        /// When the owner was parked (`yyyy-MM-dd HH:mm:ss` UTC).
         since: String,
     },
     /// A failure that may pass (the token endpoint failed or was unreachable, or a device code
@@ -105,7 +110,7 @@ pub enum TokenError {
         /// When asking again makes sense.
         retry_after: Option<Duration>,
     },
-    /// The user does not exist (any more).
+    /// The user (or app context) does not exist (any more).
     #[error("no such user")]
     NoSuchUser,
     /// The database failed.
@@ -146,7 +151,7 @@ fn copy_store_error(e: &StoreError) -> StoreError {
     }
 }
 
-/// What a caller asks of a user's actor for a token.
+/// What a caller asks of an owner's actor for a token.
 #[derive(Debug, Clone)]
 enum Ask {
     /// A token valid beyond the margin, refreshing if needed.
@@ -155,7 +160,7 @@ enum Ask {
     Invalidate(Secret),
 }
 
-/// One request to a user's actor, with where its answer goes.
+/// One request to an owner's actor, with where its answer goes.
 enum Request {
     Token {
         ask: Ask,
@@ -200,7 +205,7 @@ impl Tokens {
     /// An access token valid for longer than the margin: the cached one, or one fresh grant
     /// shared by every caller waiting at the same time.
     pub async fn get(&self, user: UserId) -> Result<AccessToken, TokenError> {
-        self.token(user, Ask::Get).await
+        self.token(TokenOwner::User(user), Ask::Get).await
     }
 
     /// After a 401 from the CRM with `stale`: a newer token if there is one (no grant), else a
@@ -210,30 +215,33 @@ impl Tokens {
         user: UserId,
         stale: &Secret,
     ) -> Result<AccessToken, TokenError> {
-        self.token(user, Ask::Invalidate(stale.clone())).await
+        self.token(TokenOwner::User(user), Ask::Invalidate(stale.clone()))
+            .await
     }
 
     /// Where the user's token stands.
     pub async fn status(&self, user: UserId) -> Result<TokenStatus, TokenError> {
-        self.route(user, |reply| Request::Status { reply }).await
+        self.route(TokenOwner::User(user), |reply| Request::Status { reply })
+            .await
     }
 
     /// Makes sure the user has a valid access token now (a grant at once when needed, even
     /// while backing off), then answers the status, whatever the grant's outcome.
     pub async fn verify(&self, user: UserId) -> Result<TokenStatus, TokenError> {
-        self.route(user, |reply| Request::Verify { reply }).await
+        self.route(TokenOwner::User(user), |reply| Request::Verify { reply })
+            .await
     }
 
     /// The user's credentials changed through the API (the store has un-parked it): the actor
     /// drops what it knows and reloads. Subscribers of [`Tokens::subscribe_unparked`] hear of
     /// it once the reload is queued ahead of any later request.
     pub fn reload(&self, user: UserId) {
-        self.registry.do_send(ReloadUser(user));
+        self.registry.do_send(ReloadOwner(TokenOwner::User(user)));
     }
 
     /// The user was deleted: its actor stops.
     pub fn forget(&self, user: UserId) {
-        self.registry.do_send(Forget(user));
+        self.registry.do_send(Forget(TokenOwner::User(user)));
     }
 
     /// Users whose credentials were just updated, so they are no longer parked.
@@ -241,8 +249,30 @@ impl Tokens {
         self.unparked.subscribe()
     }
 
-    async fn token(&self, user: UserId, ask: Ask) -> Result<AccessToken, TokenError> {
-        self.route(user, |reply| Request::Token {
+    /// [`Tokens::get`] for an app context: its registered access token until the service
+    /// refuses it (its expiry is not known), then the refreshed ones while they are valid for
+    /// longer than the margin.
+    pub async fn get_app(&self, app: AppContextId) -> Result<AccessToken, TokenError> {
+        self.token(TokenOwner::App(app), Ask::Get).await
+    }
+
+    /// [`Tokens::invalidate`] for an app context: the service refused `stale`.
+    pub async fn invalidate_app(
+        &self,
+        app: AppContextId,
+        stale: &Secret,
+    ) -> Result<AccessToken, TokenError> {
+        self.token(TokenOwner::App(app), Ask::Invalidate(stale.clone()))
+            .await
+    }
+
+    /// The app context was registered again (new credentials, un-parked): its actor reloads.
+    pub fn reload_app(&self, app: AppContextId) {
+        self.registry.do_send(ReloadOwner(TokenOwner::App(app)));
+    }
+
+    async fn token(&self, owner: TokenOwner, ask: Ask) -> Result<AccessToken, TokenError> {
+        self.route(owner, |reply| Request::Token {
             ask: ask.clone(),
             reply,
         })
@@ -253,13 +283,13 @@ impl Tokens {
     /// answering.
     async fn route<T>(
         &self,
-        user: UserId,
+        owner: TokenOwner,
         request: impl Fn(oneshot::Sender<Result<T, TokenError>>) -> Request,
     ) -> Result<T, TokenError> {
         for _ in 0..ROUTE_ATTEMPTS {
             let (tx, rx) = oneshot::channel();
             self.registry.do_send(Route {
-                user,
+                owner,
                 request: request(tx),
             });
             if let Ok(answer) = rx.await {

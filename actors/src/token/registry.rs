@@ -1,8 +1,8 @@
-//! The registry: one [`TokenActor`] per user, started by the first request for that user and
-//! forgotten once it stopped (idle) or the user was deleted.
+//! The registry: one [`TokenActor`] per owner (user or app context), started by the first
+//! request for that owner and forgotten once it stopped (idle) or the owner was deleted.
 //!
-//! Every request passes through here in order, so a reload is queued at a user's actor ahead of
-//! any request sent after it.
+//! Every request passes through here in order, so a reload is queued at an owner's actor ahead
+//! of any request sent after it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,32 +12,32 @@ use tokio::sync::broadcast;
 
 use super::actor::{Reload, Shared, Stop, TokenActor};
 use super::{Request, TokenSettings};
-use crate::domain::UserId;
+use crate::domain::{TokenOwner, UserId};
 use crate::outbound::GuardedClient;
 use crate::store::Store;
 
-/// A request for a user's actor.
+/// A request for an owner's actor.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(super) struct Route {
-    pub user: UserId,
+    pub owner: TokenOwner,
     pub request: Request,
 }
 
-/// The user's credentials changed.
+/// The owner's credentials changed.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub(super) struct ReloadUser(pub UserId);
+pub(super) struct ReloadOwner(pub TokenOwner);
 
-/// The user was deleted.
+/// The owner was deleted.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub(super) struct Forget(pub UserId);
+pub(super) struct Forget(pub TokenOwner);
 
 /// The registry actor.
 pub(super) struct Registry {
     shared: Arc<Shared>,
-    actors: HashMap<UserId, Addr<TokenActor>>,
+    actors: HashMap<TokenOwner, Addr<TokenActor>>,
     unparked: broadcast::Sender<UserId>,
 }
 
@@ -60,13 +60,13 @@ impl Registry {
         }
     }
 
-    /// The running actor of a user, started if there is none.
-    fn actor(&mut self, user: UserId) -> Addr<TokenActor> {
-        match self.actors.get(&user) {
+    /// The running actor of an owner, started if there is none.
+    fn actor(&mut self, owner: TokenOwner) -> Addr<TokenActor> {
+        match self.actors.get(&owner) {
             Some(addr) if addr.connected() => addr.clone(),
             _ => {
-                let addr = TokenActor::new(user, self.shared.clone()).start();
-                self.actors.insert(user, addr.clone());
+                let addr = TokenActor::new(owner, self.shared.clone()).start();
+                self.actors.insert(owner, addr.clone());
                 addr
             }
         }
@@ -92,19 +92,21 @@ impl Handler<Route> for Registry {
     fn handle(&mut self, msg: Route, _: &mut Context<Self>) {
         // `do_send` ignores the mailbox capacity, so a burst is queued, not refused. An actor
         // that stops before answering drops the reply: the caller routes again.
-        self.actor(msg.user).do_send(msg.request);
+        self.actor(msg.owner).do_send(msg.request);
     }
 }
 
-impl Handler<ReloadUser> for Registry {
+impl Handler<ReloadOwner> for Registry {
     type Result = ();
 
-    fn handle(&mut self, msg: ReloadUser, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: ReloadOwner, _: &mut Context<Self>) {
         if let Some(addr) = self.actors.get(&msg.0).filter(|a| a.connected()) {
             addr.do_send(Reload);
         }
-        // No subscriber is fine.
-        let _ = self.unparked.send(msg.0);
+        // Only deliveries wait for an un-parking; no subscriber is fine.
+        if let Some(user) = msg.0.user() {
+            let _ = self.unparked.send(user);
+        }
     }
 }
 
@@ -118,7 +120,7 @@ impl Handler<Forget> for Registry {
     }
 }
 
-/// How many user actors run (tests only).
+/// How many token actors run (tests only).
 #[cfg(test)]
 #[derive(Message)]
 #[rtype(result = "usize")]

@@ -65,6 +65,13 @@ pub struct FaultSpec {
     /// CRM only: the body to answer with instead of the default error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
+    /// CRM only: a body answered byte for byte instead (`text/plain` unless `headers` set
+    /// `content-type`), for answers that are not JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_body: Option<String>,
+    /// CRM only: headers added to the answer (e.g. `location` for a redirect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
     /// Delay before the outcome (any kind).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
@@ -83,6 +90,8 @@ impl FaultSpec {
             error_code: None,
             retry_after: None,
             body: None,
+            raw_body: None,
+            headers: None,
             latency_ms: None,
         }
     }

@@ -12,7 +12,8 @@ use crate::api::{FaultKind, FaultSpec, RecordedRequest};
 use crate::state::{lock, Data};
 use crate::time::xelion_date;
 
-/// The answer of a `status` fault: its body, or an error JSON that fits the status.
+/// The answer of a `status` fault: its raw body or body, or an error JSON that fits the
+/// status; with its headers.
 pub fn fault_answer(spec: &FaultSpec) -> HttpResponse {
     let status = spec.status.unwrap_or(503);
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
@@ -22,6 +23,19 @@ pub fn fault_answer(spec: &FaultSpec) -> HttpResponse {
     }
     if status == 401 {
         resp.insert_header(("www-authenticate", "Bearer error=\"invalid_token\""));
+    }
+    let headers = spec.headers.clone().unwrap_or_default();
+    for (name, value) in &headers {
+        resp.insert_header((name.as_str(), value.as_str()));
+    }
+    if let Some(raw) = &spec.raw_body {
+        if !headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("content-type"))
+        {
+            resp.insert_header(("content-type", "text/plain; charset=utf-8"));
+        }
+        return resp.body(raw.clone());
     }
     let body = spec.body.clone().unwrap_or_else(|| match status {
         401 => json!({"error": "invalid_token"}),

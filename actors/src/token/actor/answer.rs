@@ -23,7 +23,7 @@ pub(super) enum Waiter {
 }
 
 impl TokenActor {
-    /// The answer of a parked user.
+    /// The answer of a parked owner.
     pub(super) fn parked_error(&self) -> Option<TokenError> {
         self.parked
             .as_ref()
@@ -50,7 +50,7 @@ impl TokenActor {
 
     /// Answers every waiter with a grant's outcome, once the actor's state shows it.
     pub(super) fn answer_waiters(&mut self, result: Result<AccessToken, TokenError>) {
-        let status = self.status();
+        let status = self.user_status();
         for waiter in std::mem::take(&mut self.waiters) {
             match waiter {
                 Waiter::Token {
@@ -63,7 +63,7 @@ impl TokenActor {
                     });
                 }
                 Waiter::Status(reply) => {
-                    let _ = reply.send(Ok(status.clone()));
+                    let _ = reply.send(status.clone());
                 }
             }
         }
@@ -83,9 +83,11 @@ impl TokenActor {
         }
     }
 
-    /// Where the token stands; a device poll under way after a "not yet" still shows as
-    /// awaiting approval.
-    pub(super) fn status(&self) -> TokenStatus {
+    /// Where a user's token stands (only users show a status: asked of an app context's
+    /// actor, the answer is "no such user"); a device poll under way after a "not yet" still
+    /// shows as awaiting approval.
+    pub(super) fn user_status(&self) -> Result<TokenStatus, TokenError> {
+        let user_id = self.owner.user().ok_or(TokenError::NoSuchUser)?;
         let awaiting = self.device_pending && self.phase == Phase::Granting;
         let (state, error) = match (&self.parked, self.phase) {
             (Some(parked), _) => (TokenState::NeedsReauthorisation, Some(parked.clone())),
@@ -96,8 +98,8 @@ impl TokenActor {
             (None, Phase::AwaitingApproval { .. }) => (TokenState::AwaitingApproval, None),
         };
         let record = self.record.as_ref();
-        TokenStatus {
-            user_id: self.user,
+        Ok(TokenStatus {
+            user_id,
             state,
             error: error.as_ref().map(|(e, _)| e.clone()),
             error_at: error.as_ref().map(|(_, at)| xelion_date(*at)),
@@ -106,7 +108,7 @@ impl TokenActor {
             grants: record.map_or(0, |r| u64::try_from(r.grants).unwrap_or(0)),
             device_poll_interval_ms: (state == TokenState::AwaitingApproval)
                 .then(|| u64::try_from(self.device_interval.as_millis()).unwrap_or(u64::MAX)),
-        }
+        })
     }
 }
 

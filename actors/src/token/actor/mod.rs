@@ -1,4 +1,5 @@
-//! `TokenActor`: one user's OAuth token, started on demand by the registry.
+//! `TokenActor`: one owner's OAuth token (a user's or an app context's), started on demand by
+//! the registry.
 //!
 //! Its state is loaded from the store when the first request comes (and again after a
 //! credential update); every request is answered from memory or by joining the one grant under
@@ -17,9 +18,9 @@ use self::answer::{awaiting_approval, fail_request, transient, Waiter};
 use super::grant::{self, AuthMethod, Done, GrantKind, Job, Outcome};
 use super::{AccessToken, Ask, Request, TokenError, TokenSettings};
 use crate::clock::now_unix;
-use crate::domain::{CrmContextId, UserId};
+use crate::domain::TokenOwner;
 use crate::outbound::GuardedClient;
-use crate::store::{Store, StoreError, TokenRecord};
+use crate::store::{Store, StoreError, TokenEndpointId, TokenRecord};
 use crate::tenant::backoff::Backoff;
 
 /// What every token actor shares (behind an `Arc`).
@@ -27,8 +28,8 @@ pub(super) struct Shared {
     pub store: Store,
     pub http: GuardedClient,
     pub settings: TokenSettings,
-    /// The client authentication each crm context's token endpoint was found to take.
-    pub methods: Mutex<HashMap<CrmContextId, AuthMethod>>,
+    /// The client authentication each token endpoint was found to take.
+    pub methods: Mutex<HashMap<TokenEndpointId, AuthMethod>>,
 }
 
 /// Where the actor stands between requests.
@@ -40,7 +41,7 @@ enum Phase {
     AwaitingApproval { next_poll: Instant },
 }
 
-/// Stop now (the user was deleted).
+/// Stop now (the owner was deleted).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(super) struct Stop;
@@ -50,14 +51,18 @@ pub(super) struct Stop;
 #[rtype(result = "()")]
 pub(super) struct Reload;
 
-/// The actor of one user.
+/// How long an app context's registered access token, whose expiry nobody told, is taken to
+/// live: until the service refuses it, in practice.
+const UNTIL_REFUSED: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// The actor of one owner.
 pub(super) struct TokenActor {
-    user: UserId,
+    owner: TokenOwner,
     shared: Arc<Shared>,
     /// The stored credentials and state; `None` until loaded (and after a reload).
     record: Option<TokenRecord>,
     access: Option<AccessToken>,
-    /// The OAuth error code and the unix time that parked the user.
+    /// The OAuth error code and the unix time that parked the owner.
     parked: Option<(String, i64)>,
     phase: Phase,
     waiters: Vec<Waiter>,
@@ -74,10 +79,10 @@ pub(super) struct TokenActor {
 }
 
 impl TokenActor {
-    pub fn new(user: UserId, shared: Arc<Shared>) -> Self {
+    pub fn new(owner: TokenOwner, shared: Arc<Shared>) -> Self {
         let s = &shared.settings;
         TokenActor {
-            user,
+            owner,
             backoff: Backoff::new(s.backoff_min, s.backoff_max),
             device_interval: s.device_interval,
             shared,
@@ -99,7 +104,7 @@ impl TokenActor {
     }
 
     /// Loads the stored state (blocking other messages until done), then runs `then` with
-    /// the outcome. A user that is gone stops the actor; a database failure leaves the state
+    /// the outcome. An owner that is gone stops the actor; a database failure leaves the state
     /// unloaded, so the next request tries again.
     fn load(
         &mut self,
@@ -107,9 +112,9 @@ impl TokenActor {
         then: impl FnOnce(&mut Self, &mut Context<Self>, Result<(), TokenError>) + 'static,
     ) {
         let store = self.shared.store.clone();
-        let user = self.user;
+        let owner = self.owner;
         ctx.wait(
-            async move { store.token_record(user).await }
+            async move { store.token_record(owner).await }
                 .into_actor(self)
                 .map(move |res, act, ctx| match res {
                     Ok(record) => {
@@ -122,7 +127,7 @@ impl TokenActor {
                         ctx.stop();
                     }
                     Err(e) => {
-                        tracing::warn!(user = %act.user, error = %e, "token state could not be loaded");
+                        tracing::warn!(owner = %act.owner, error = %e, "token state could not be loaded");
                         let e = TokenError::Store(e);
                         act.fail_waiters(&e);
                         then(act, ctx, Err(e));
@@ -132,11 +137,16 @@ impl TokenActor {
     }
 
     fn apply(&mut self, record: TokenRecord) {
-        // An access token stored without its expiry is not trusted: the next use refreshes.
+        // A user's access token stored without its expiry is not trusted: the next use
+        // refreshes. An app context's registered token has none: it is used until refused.
         self.access = match (&record.access_token, record.access_token_expires_at) {
             (Some(token), Some(exp)) => Some(AccessToken {
                 token: token.clone(),
                 expires_at: grant::unix_time(exp),
+            }),
+            (Some(token), None) if matches!(self.owner, TokenOwner::App(_)) => Some(AccessToken {
+                token: token.clone(),
+                expires_at: SystemTime::now() + UNTIL_REFUSED,
             }),
             _ => None,
         };
@@ -151,7 +161,7 @@ impl TokenActor {
     fn serve(&mut self, request: Request, ctx: &mut Context<Self>) {
         match request {
             Request::Status { reply } => {
-                let _ = reply.send(Ok(self.status()));
+                let _ = reply.send(self.user_status());
             }
             Request::Token { ask, reply } => self.ask(ask, reply, ctx),
             Request::Verify { reply } => {
@@ -159,7 +169,7 @@ impl TokenActor {
                     || self.fresh(SystemTime::now()).is_some()
                     || matches!(self.phase, Phase::AwaitingApproval { .. });
                 if settled {
-                    let _ = reply.send(Ok(self.status()));
+                    let _ = reply.send(self.user_status());
                     return;
                 }
                 self.waiters.push(Waiter::Status(reply));
@@ -252,12 +262,12 @@ impl TokenActor {
             .methods
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&record.crm_context_id)
+            .get(&record.endpoint)
             .copied();
         let job = Job {
-            user: self.user,
+            owner: self.owner,
             version: record.credentials_version,
-            crm_context_id: record.crm_context_id,
+            endpoint: record.endpoint,
             token_url: record.token_url.clone(),
             client_id,
             client_secret: record.client_secret.clone(),
@@ -265,6 +275,7 @@ impl TokenActor {
             method: known.unwrap_or(AuthMethod::from_stored(record.auth_method.as_deref())),
             timeout: self.settings().request_timeout,
             default_lifetime: self.settings().default_lifetime,
+            previous_token_grace: self.settings().previous_token_grace,
         };
         self.phase = Phase::Granting;
         let run = grant::run(job, self.shared.http.clone(), self.shared.store.clone());
@@ -285,7 +296,7 @@ impl TokenActor {
                 .methods
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(record.crm_context_id, method);
+                .insert(record.endpoint, method);
         }
         let device_pending = matches!(done.outcome, Outcome::Pending | Outcome::SlowDown);
         self.device_pending = device_pending;
@@ -307,12 +318,12 @@ impl TokenActor {
                 self.backoff.reset();
                 self.last_failure = None;
                 self.device_interval = self.shared.settings.device_interval;
-                tracing::debug!(user = %self.user, "access token refreshed");
+                tracing::debug!(owner = %self.owner, "access token refreshed");
                 self.answer_waiters(Ok(token));
             }
             Outcome::Park { error } => {
-                tracing::warn!(user = %self.user, error = %error,
-                    "the token endpoint refused the credentials; the user needs re-authorisation");
+                tracing::warn!(owner = %self.owner, error = %error,
+                    "the token endpoint refused the credentials; they need re-authorisation");
                 self.park(error);
             }
             Outcome::Transient {
@@ -354,7 +365,7 @@ impl TokenActor {
         if let Some(asked) = retry_after {
             delay = delay.max(asked.min(s.backoff_max));
         }
-        tracing::info!(user = %self.user, error = %message, retry_in_ms = delay.as_millis() as u64,
+        tracing::info!(owner = %self.owner, error = %message, retry_in_ms = delay.as_millis() as u64,
             "token grant failed; retrying later");
         self.phase = Phase::BackingOff {
             until: Instant::now() + delay,
@@ -385,7 +396,7 @@ impl TokenActor {
         }));
     }
 
-    /// Parks the user: no grant until its credentials change.
+    /// Parks the owner: no grant until its credentials change.
     fn park(&mut self, error: String) {
         self.phase = Phase::Idle;
         self.parked = Some((error, now_unix()));
