@@ -84,6 +84,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .wrap(actix_web::middleware::from_fn(http::fallback::guard))
                 .wrap(actix_web::middleware::from_fn(http::access_log))
                 .configure(http::routes)
                 .default_service(web::to(http::not_found))

@@ -31,11 +31,13 @@ fn main() -> std::process::ExitCode {
         Command::Sim(a) => cli::sim::run(a),
         Command::El(a) => cli::el::run(a),
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            xelion_cti::logging::stderr_line(&format!("error: {e:#}"));
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    xelion_cti::logging::flush(std::time::Duration::from_secs(1));
+    code
 }

@@ -92,6 +92,21 @@ pub enum ApiError {
     /// The actor system is busy or shutting down.
     #[error("the server is busy or restarting; try again")]
     Unavailable,
+    /// The database cannot be reached (down, restarting, out of connections): the request
+    /// may succeed later. The detail goes to the log only.
+    #[error("the database is unavailable; try again later (the cause is in the server log)")]
+    DatabaseUnavailable {
+        /// The cause, for the log only.
+        detail: String,
+    },
+    /// The path exists, the method does not.
+    #[error("{method} is not allowed here; allowed: {allowed}")]
+    MethodNotAllowed {
+        /// The method of the request.
+        method: String,
+        /// The methods the path answers, comma-separated (also in `Allow`).
+        allowed: String,
+    },
     /// An internal failure: the answer names what the server was doing, the log gets `detail`.
     #[error("internal error while {context}; see the server log")]
     Internal {
@@ -165,6 +180,8 @@ pub mod codes {
     pub const NOT_ADMINISTRATOR: u32 = 10101;
     /// The object does not exist (or belongs to another tenant).
     pub const NOT_FOUND: u32 = 10100;
+    /// The path exists but not with this method.
+    pub const METHOD_NOT_ALLOWED: u32 = 10102;
     /// The request body is empty.
     pub const EMPTY_PAYLOAD: u32 = 10200;
     /// The request body is malformed or has a wrong field.
@@ -223,6 +240,8 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => ("payload_too_large", 413, BAD_PAYLOAD),
             ApiError::XelionUnavailable(_) => ("xelion_unavailable", 502, XELION_UNAVAILABLE),
             ApiError::Unavailable => ("unavailable", 503, UNAVAILABLE),
+            ApiError::DatabaseUnavailable { .. } => ("database_unavailable", 503, UNAVAILABLE),
+            ApiError::MethodNotAllowed { .. } => ("method_not_allowed", 405, METHOD_NOT_ALLOWED),
             ApiError::Internal { .. } => ("internal", 500, SERVER_ERROR),
         };
         Spec { kind, status, code }
@@ -278,6 +297,13 @@ impl ApiError {
             },
             ApiError::XelionUnavailable(String::new()),
             ApiError::Unavailable,
+            ApiError::DatabaseUnavailable {
+                detail: String::new(),
+            },
+            ApiError::MethodNotAllowed {
+                method: String::new(),
+                allowed: String::new(),
+            },
         ]
         .iter()
         .map(ApiError::spec)
@@ -315,6 +341,11 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound(What::Object),
             StoreError::Conflict(what) => ApiError::Conflict(format!("already exists: {what}")),
             StoreError::WrongState(why) => ApiError::Conflict(why),
+            StoreError::Database(e) if crate::store::is_unavailable(&e) => {
+                ApiError::DatabaseUnavailable {
+                    detail: e.to_string(),
+                }
+            }
             other => ApiError::internal("accessing the database", other),
         }
     }

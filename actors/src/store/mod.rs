@@ -97,6 +97,27 @@ pub enum StoreError {
     Outbox(String),
 }
 
+/// Whether a database error means the database cannot be reached now (down, restarting, out
+/// of connections, busy) rather than that the request or the data is wrong: worth a 503 and
+/// a retry, not a 500.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL: connection exceptions (08xxx), shutdown and start-up (57P01-57P03),
+            // too many connections (53300). SQLite: busy (5) and locked (6).
+            code.starts_with("08")
+                || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "5" | "6")
+        }),
+        _ => false,
+    }
+}
+
 /// Result of storage calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 

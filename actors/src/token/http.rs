@@ -115,20 +115,8 @@ fn transport(e: reqwest::Error) -> HttpFailure {
     match refusal_in(&e) {
         Some(blocked) => HttpFailure::Blocked(blocked),
         None if e.is_timeout() => HttpFailure::Transport("timed out".to_string()),
-        None => HttpFailure::Transport(error_chain(&e.without_url())),
+        None => HttpFailure::Transport(crate::diagnose::transport_reason(&e.without_url())),
     }
-}
-
-/// An error and its causes, `: `-separated.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by token endpoints).
