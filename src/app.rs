@@ -64,7 +64,8 @@ impl Application {
             xelion,
             AdminSettings {
                 session_ttl: settings.session_ttl,
-                ..AdminSettings::default()
+                failed_logins_per_source: settings.failed_logins_per_source,
+                failed_logins_per_user: settings.failed_logins_per_user,
             },
         );
         let supervisor = Supervisor::with_settings(

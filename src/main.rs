@@ -16,7 +16,7 @@ enum Command {
     /// Run the server (admin API, tenants, deliveries).
     Serve(xelion_cti::config::ServeArgs),
     /// Create or upgrade the database schema, then exit.
-    Migrate(xelion_cti::config::ServeArgs),
+    Migrate(xelion_cti::config::MigrateArgs),
     /// Run the Xelion and CRM simulators as a standalone process.
     Sim(cli::sim::SimArgs),
     /// Evaluate EL templates from the command line.
@@ -27,7 +27,7 @@ fn main() -> std::process::ExitCode {
     let args = Cli::parse();
     let result = match args.command {
         Command::Serve(a) => cli::serve::serve(a),
-        Command::Migrate(a) => cli::serve::migrate(a),
+        Command::Migrate(a) => cli::serve::migrate(a.into()),
         Command::Sim(a) => cli::sim::run(a),
         Command::El(a) => cli::el::run(a),
     };

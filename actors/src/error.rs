@@ -61,6 +61,14 @@ pub enum ApiError {
     /// An outgoing address is refused by the outbound rule.
     #[error(transparent)]
     OutboundBlocked(#[from] OutboundError),
+    /// A URL of the request names an address the outbound rule refuses.
+    #[error("{field}: {error}")]
+    TargetBlocked {
+        /// The field path of the URL.
+        field: String,
+        /// What the rule refused.
+        error: OutboundError,
+    },
     /// The object already exists; the text says which.
     #[error("{0}")]
     Conflict(String),
@@ -233,7 +241,9 @@ impl ApiError {
             ApiError::BadTemplate(_) => ("bad_template", 400, BAD_TEMPLATE),
             ApiError::MappingCount { .. } => ("mapping_count", 400, MAPPING_COUNT),
             ApiError::BadParameter(_) => ("bad_parameter", 400, BAD_PARAMETER),
-            ApiError::OutboundBlocked(_) => ("outbound_blocked", 400, OUTBOUND_BLOCKED),
+            ApiError::OutboundBlocked(_) | ApiError::TargetBlocked { .. } => {
+                ("outbound_blocked", 400, OUTBOUND_BLOCKED)
+            }
             ApiError::Conflict(_) => ("conflict", 409, CONFLICT),
             ApiError::UnknownXelionUser { .. } => ("unknown_xelion_user", 422, UNKNOWN_XELION_USER),
             ApiError::RateLimited { .. } => ("rate_limited", 429, TOO_MANY_REQUESTS),

@@ -391,6 +391,10 @@ fn parse_user(object: &Value) -> Option<XelionUser> {
         _ => return None,
     };
     let user_name = object.get("userName")?.as_str()?.to_string();
+    // Neither can be stored (nor named by a caller, who cannot send NUL).
+    if oid.contains('\0') || user_name.contains('\0') {
+        return None;
+    }
     let is_administrator = match object.get("isAdministrator") {
         Some(Value::Bool(b)) => *b,
         Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),

@@ -174,7 +174,7 @@ async fn insert_keys(tx: &mut Tx, keys: &[Key], at: &Accepting) -> StoreResult<H
                 .bind(*crm)
                 .bind(*user)
                 .bind(event.as_str())
-                .bind(call.as_str());
+                .bind(super::rows::storable(call));
         }
         for row in query.fetch_all(&mut **tx).await? {
             fresh.insert((
@@ -239,7 +239,7 @@ async fn insert_jobs(
                 .bind(d.user_id)
                 .bind(d.mapping_id)
                 .bind(d.xelion_event.as_str())
-                .bind(d.call_id.as_str())
+                .bind(super::rows::storable(&d.call_id))
                 .bind(serde_json::to_string(&d.event).unwrap_or_else(|_| "{}".to_string()));
         }
         let mut ids = Vec::with_capacity(size);

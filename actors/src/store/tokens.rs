@@ -144,7 +144,7 @@ impl Store {
             "UPDATE user_credentials SET parked_error = $1, parked_at = $2 \
              WHERE id = $3 AND credentials_version = $4",
         )
-        .bind(error)
+        .bind(super::rows::storable(error))
         .bind(at)
         .bind(id)
         .bind(version)
