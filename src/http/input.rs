@@ -19,6 +19,12 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         ));
     }
     check_json_nul(body)?;
+    if root_kind(body) == Some("an array") && !takes_an_array::<T>() {
+        // serde reads a struct from an array too (positionally); the API never does.
+        return Err(ApiError::bad_payload(
+            "the body must be a JSON object, not an array; see GET /api/openapi.json",
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -41,6 +47,11 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             ApiError::bad_payload(format!("{path}: {inner}"))
         }
     })
+}
+
+/// Whether `T` is read from an array (a list, or any JSON value) rather than an object.
+fn takes_an_array<T: DeserializeOwned>() -> bool {
+    serde_json::from_value::<T>(Value::Array(Vec::new())).is_ok()
 }
 
 /// serde's words for JSON's: `sequence` is an array, `map` and `struct X` are objects.

@@ -118,14 +118,19 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::BeginFailed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // PostgreSQL: connection exceptions (08xxx), shutdown and start-up (57P01-57P03),
-            // too many connections (53300), a database closed to connections (55000) or gone
-            // (3D000). SQLite: busy (5) and locked (6).
-            code.starts_with("08")
-                || matches!(
-                    &*code,
-                    "57P01" | "57P02" | "57P03" | "53300" | "55000" | "3D000" | "5" | "6"
-                )
+            // PostgreSQL (five characters): connection exceptions (08xxx), shutdown and
+            // start-up (57P01-57P03), too many connections (53300), a database closed to
+            // connections (55000) or gone (3D000). SQLite (a number, extended codes carrying
+            // the primary one in the low byte): busy (5) and locked (6).
+            if code.len() == 5 {
+                code.starts_with("08")
+                    || matches!(
+                        &*code,
+                        "57P01" | "57P02" | "57P03" | "53300" | "55000" | "3D000"
+                    )
+            } else {
+                code.parse::<i64>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+            }
         }),
         _ => false,
     }
