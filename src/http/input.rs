@@ -33,9 +33,9 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             match root_kind(body) {
                 Some(got) if inner.starts_with("invalid type") => {
                     let want = if inner.contains("expected an array") {
-                        "an array"
+                        "array"
                     } else {
-                        "an object"
+                        "object"
                     };
                     ApiError::bad_payload(format!(
                         "the body must be a JSON {want}, not {got}; see GET /api/openapi.json"
@@ -67,6 +67,15 @@ fn plain_words(msg: &str) -> String {
             .find(|c: char| !c.is_alphanumeric() && c != '_')
             .unwrap_or(rest.len());
         out = format!("{}expected an object{}", &out[..at], &rest[end..]);
+    }
+    // serde reads a struct from an array positionally; to a client it is an array where an
+    // object belongs.
+    if out.starts_with("invalid length") {
+        if let Some(at) = out.find("expected an object with ") {
+            let tail = &out[at..];
+            let position = tail.find(" at line").map_or("", |i| &tail[i..]);
+            out = format!("invalid type: array, expected an object{position}");
+        }
     }
     out
 }

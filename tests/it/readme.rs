@@ -51,11 +51,7 @@ fn scan(line: &str, mut open: Option<char>) -> (Option<char>, bool) {
         match (open, c) {
             (Some('\''), '\'') => open = None,
             (Some('"'), '"') => open = None,
-            (Some('"'), '\\') | (None, '\\') => {
-                if chars.next().is_none() {
-                    escaped_newline = true;
-                }
-            }
+            (Some('"') | None, '\\') => escaped_newline = chars.next().is_none(),
             (None, '\'' | '"') => open = Some(c),
             (None, '#') if prev_blank => break,
             _ => {}
