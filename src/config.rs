@@ -368,6 +368,34 @@ mod tests {
     }
 
     #[test]
+    fn login_limits_are_configurable_and_database_urls_checked_first() {
+        let dir = std::env::temp_dir().join(format!("xcti-cfg-lim-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "failed_logins_per_user = 0\nfailed_logins_per_source = 5\n")
+            .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            failed_logins_per_source: Some(7),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args).unwrap();
+        assert_eq!(s.failed_logins_per_user, 0, "0: no limit");
+        assert_eq!(s.failed_logins_per_source, 7, "the flag wins");
+        let defaults = Settings::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(defaults.failed_logins_per_user, 10);
+        assert_eq!(defaults.failed_logins_per_source, 30);
+        let err = Settings::resolve(&ServeArgs {
+            database_url: Some("mysql://u:pw@h/db".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let err = format!("{err:#}");
+        assert!(err.contains("`mysql`") && !err.contains("pw@"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn file_settings_sit_under_flags() {
         let dir = std::env::temp_dir().join(format!("xcti-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
