@@ -372,8 +372,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xcti-cfg-lim-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("c.toml");
-        std::fs::write(&path, "failed_logins_per_user = 0\nfailed_logins_per_source = 5\n")
-            .unwrap();
+        std::fs::write(
+            &path,
+            "failed_logins_per_user = 0\nfailed_logins_per_source = 5\n",
+        )
+        .unwrap();
         let args = ServeArgs {
             config: Some(path),
             failed_logins_per_source: Some(7),
