@@ -64,7 +64,8 @@ impl Application {
             xelion,
             AdminSettings {
                 session_ttl: settings.session_ttl,
-                ..AdminSettings::default()
+                failed_logins_per_source: settings.failed_logins_per_source,
+                failed_logins_per_user: settings.failed_logins_per_user,
             },
         );
         let supervisor = Supervisor::with_settings(
@@ -85,6 +86,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .wrap(actix_web::middleware::from_fn(http::fallback::guard))
                 .wrap(actix_web::middleware::from_fn(http::access_log))
                 .configure(http::routes)
                 .default_service(web::to(http::not_found))

@@ -11,6 +11,7 @@ use cti_actors::outbox::OutboxSettings;
 use cti_actors::store::Retention;
 use cti_actors::tenant::TenantSettings;
 use cti_actors::token::TokenSettings;
+use cti_actors::AdminSettings;
 use serde::Deserialize;
 
 /// Flags of `xelion-cti serve` (each with its `XCTI_*` environment variable).
@@ -39,6 +40,14 @@ pub struct ServeArgs {
     /// Lifetime of an admin API token, in seconds [default: 28800].
     #[arg(long, env = "XCTI_SESSION_TTL")]
     pub session_ttl: Option<u64>,
+    /// Failed logins (API login, creating an integration) allowed per source address per
+    /// minute before 429; 0: no limit [default: 30].
+    #[arg(long, env = "XCTI_FAILED_LOGINS_PER_SOURCE")]
+    pub failed_logins_per_source: Option<u32>,
+    /// Failed logins allowed per Xelion host, tenant and user name per minute; 0: no limit
+    /// [default: 10].
+    #[arg(long, env = "XCTI_FAILED_LOGINS_PER_USER")]
+    pub failed_logins_per_user: Option<u32>,
     /// Xelion logins in flight at once, over all tenants [default: 8].
     #[arg(long, env = "XCTI_XELION_LOGINS_AT_ONCE")]
     pub xelion_logins_at_once: Option<usize>,
@@ -69,6 +78,37 @@ pub struct ServeArgs {
     pub external_request_timeout: Option<u64>,
 }
 
+/// Flags of `xelion-cti migrate`: only what opening the database needs.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct MigrateArgs {
+    /// A TOML file with any of the settings below (flags and environment win over it); the
+    /// keys of `serve` are accepted and ignored.
+    #[arg(long, env = "XCTI_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// `sqlite://FILE` (the default: xelion-cti.db, created on first start) or `postgres://...`.
+    #[arg(long, env = "XCTI_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Key file for secrets at rest, created (mode 0600) when XCTI_MASTER_KEY is not set
+    /// [default: xelion-cti.key beside a SQLite database, else in the working directory].
+    #[arg(long, env = "XCTI_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "XCTI_LOG_JSON")]
+    pub log_json: Option<bool>,
+}
+
+impl From<MigrateArgs> for ServeArgs {
+    fn from(a: MigrateArgs) -> Self {
+        ServeArgs {
+            config: a.config,
+            database_url: a.database_url,
+            master_key_file: a.master_key_file,
+            log_json: a.log_json,
+            ..ServeArgs::default()
+        }
+    }
+}
+
 /// The TOML file: the same settings, snake_case.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +119,8 @@ struct FileConfig {
     outbound_allow: Option<Vec<String>>,
     log_json: Option<bool>,
     session_ttl: Option<u64>,
+    failed_logins_per_source: Option<u32>,
+    failed_logins_per_user: Option<u32>,
     xelion_logins_at_once: Option<usize>,
     xelion_logins_per_second: Option<u32>,
     delivered_retention_days: Option<u64>,
@@ -123,6 +165,10 @@ pub struct Settings {
     pub log_json: bool,
     /// Admin token lifetime.
     pub session_ttl: Duration,
+    /// Failed logins per source address per minute (0: no limit).
+    pub failed_logins_per_source: u32,
+    /// Failed logins per (host, tenant, user) per minute (0: no limit).
+    pub failed_logins_per_user: u32,
     /// Timers and limits of the tenants' Xelion event sessions.
     pub tenants: TenantSettings,
     /// The outbox writer: batching, leases, retention.
@@ -155,6 +201,13 @@ impl Settings {
             .clone()
             .or(file.database_url)
             .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
+        // Before anything uses it (the key file's default place depends on it).
+        cti_actors::store::check_database_url(&database_url).map_err(|e| {
+            anyhow::anyhow!(
+                "--database-url {}: {e}",
+                crate::app::redact_url(&database_url)
+            )
+        })?;
         let master_key = match std::env::var("XCTI_MASTER_KEY") {
             Ok(k) if !k.trim().is_empty() => MasterKey::Base64(k.trim().to_string()),
             _ => MasterKey::File(
@@ -182,6 +235,14 @@ impl Settings {
             session_ttl: Duration::from_secs(
                 args.session_ttl.or(file.session_ttl).unwrap_or(8 * 3600),
             ),
+            failed_logins_per_source: args
+                .failed_logins_per_source
+                .or(file.failed_logins_per_source)
+                .unwrap_or(AdminSettings::default().failed_logins_per_source),
+            failed_logins_per_user: args
+                .failed_logins_per_user
+                .or(file.failed_logins_per_user)
+                .unwrap_or(AdminSettings::default().failed_logins_per_user),
             tenants: {
                 let defaults = TenantSettings::default();
                 TenantSettings {
@@ -320,6 +381,37 @@ mod tests {
             defaults.retention.delivered,
             Duration::from_secs(7 * 86_400)
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn login_limits_are_configurable_and_database_urls_checked_first() {
+        let dir = std::env::temp_dir().join(format!("xcti-cfg-lim-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "failed_logins_per_user = 0\nfailed_logins_per_source = 5\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            failed_logins_per_source: Some(7),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args).unwrap();
+        assert_eq!(s.failed_logins_per_user, 0, "0: no limit");
+        assert_eq!(s.failed_logins_per_source, 7, "the flag wins");
+        let defaults = Settings::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(defaults.failed_logins_per_user, 10);
+        assert_eq!(defaults.failed_logins_per_source, 30);
+        let err = Settings::resolve(&ServeArgs {
+            database_url: Some("mysql://u:pw@h/db".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let err = format!("{err:#}");
+        assert!(err.contains("`mysql`") && !err.contains("pw@"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

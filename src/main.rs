@@ -14,9 +14,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (admin API, tenants, deliveries).
-    Serve(xelion_cti::config::ServeArgs),
+    Serve(Box<xelion_cti::config::ServeArgs>),
     /// Create or upgrade the database schema, then exit.
-    Migrate(xelion_cti::config::ServeArgs),
+    Migrate(xelion_cti::config::MigrateArgs),
     /// Run the Xelion and CRM simulators as a standalone process.
     Sim(cli::sim::SimArgs),
     /// Evaluate EL templates from the command line.
@@ -26,16 +26,18 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let args = Cli::parse();
     let result = match args.command {
-        Command::Serve(a) => cli::serve::serve(a),
-        Command::Migrate(a) => cli::serve::migrate(a),
+        Command::Serve(a) => cli::serve::serve(*a),
+        Command::Migrate(a) => cli::serve::migrate(a.into()),
         Command::Sim(a) => cli::sim::run(a),
         Command::El(a) => cli::el::run(a),
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            xelion_cti::logging::stderr_line(&format!("error: {e:#}"));
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    xelion_cti::logging::flush(std::time::Duration::from_secs(1));
+    code
 }

@@ -61,6 +61,14 @@ pub enum ApiError {
     /// An outgoing address is refused by the outbound rule.
     #[error(transparent)]
     OutboundBlocked(#[from] OutboundError),
+    /// A URL of the request names an address the outbound rule refuses.
+    #[error("{field}: {error}")]
+    TargetBlocked {
+        /// The field path of the URL.
+        field: String,
+        /// What the rule refused.
+        error: OutboundError,
+    },
     /// The object already exists; the text says which.
     #[error("{0}")]
     Conflict(String),
@@ -102,6 +110,21 @@ pub enum ApiError {
     /// The actor system is busy or shutting down.
     #[error("the server is busy or restarting; try again")]
     Unavailable,
+    /// The database cannot be reached (down, restarting, out of connections): the request
+    /// may succeed later. The detail goes to the log only.
+    #[error("the database is unavailable; try again later (the cause is in the server log)")]
+    DatabaseUnavailable {
+        /// The cause, for the log only.
+        detail: String,
+    },
+    /// The path exists, the method does not.
+    #[error("{method} is not allowed here; allowed: {allowed}")]
+    MethodNotAllowed {
+        /// The method of the request.
+        method: String,
+        /// The methods the path answers, comma-separated (also in `Allow`).
+        allowed: String,
+    },
     /// An internal failure: the answer names what the server was doing, the log gets `detail`.
     #[error("internal error while {context}; see the server log")]
     Internal {
@@ -175,6 +198,8 @@ pub mod codes {
     pub const NOT_ADMINISTRATOR: u32 = 10101;
     /// The object does not exist (or belongs to another tenant).
     pub const NOT_FOUND: u32 = 10100;
+    /// The path exists but not with this method.
+    pub const METHOD_NOT_ALLOWED: u32 = 10102;
     /// The request body is empty.
     pub const EMPTY_PAYLOAD: u32 = 10200;
     /// The request body is malformed or has a wrong field.
@@ -230,7 +255,9 @@ impl ApiError {
             ApiError::BadTemplate(_) => ("bad_template", 400, BAD_TEMPLATE),
             ApiError::MappingCount { .. } => ("mapping_count", 400, MAPPING_COUNT),
             ApiError::BadParameter(_) => ("bad_parameter", 400, BAD_PARAMETER),
-            ApiError::OutboundBlocked(_) => ("outbound_blocked", 400, OUTBOUND_BLOCKED),
+            ApiError::OutboundBlocked(_) | ApiError::TargetBlocked { .. } => {
+                ("outbound_blocked", 400, OUTBOUND_BLOCKED)
+            }
             ApiError::Conflict(_) => ("conflict", 409, CONFLICT),
             ApiError::UnknownXelionUser { .. } => ("unknown_xelion_user", 422, UNKNOWN_XELION_USER),
             ApiError::RateLimited { .. } => ("rate_limited", 429, TOO_MANY_REQUESTS),
@@ -240,6 +267,8 @@ impl ApiError {
             ApiError::ExternalUnavailable(_) => ("external_unavailable", 502, EXTERNAL_UNAVAILABLE),
             ApiError::ExternalTimeout(_) => ("external_timeout", 504, EXTERNAL_TIMEOUT),
             ApiError::Unavailable => ("unavailable", 503, UNAVAILABLE),
+            ApiError::DatabaseUnavailable { .. } => ("database_unavailable", 503, UNAVAILABLE),
+            ApiError::MethodNotAllowed { .. } => ("method_not_allowed", 405, METHOD_NOT_ALLOWED),
             ApiError::Internal { .. } => ("internal", 500, SERVER_ERROR),
         };
         Spec { kind, status, code }
@@ -298,6 +327,13 @@ impl ApiError {
             ApiError::ExternalUnavailable(String::new()),
             ApiError::ExternalTimeout(String::new()),
             ApiError::Unavailable,
+            ApiError::DatabaseUnavailable {
+                detail: String::new(),
+            },
+            ApiError::MethodNotAllowed {
+                method: String::new(),
+                allowed: String::new(),
+            },
         ]
         .iter()
         .map(ApiError::spec)
@@ -335,6 +371,11 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound(What::Object),
             StoreError::Conflict(what) => ApiError::Conflict(format!("already exists: {what}")),
             StoreError::WrongState(why) => ApiError::Conflict(why),
+            StoreError::Database(e) if crate::store::is_unavailable(&e) => {
+                ApiError::DatabaseUnavailable {
+                    detail: e.to_string(),
+                }
+            }
             other => ApiError::internal("accessing the database", other),
         }
     }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod clock;
+pub mod diagnose;
 pub mod dispatch;
 pub mod domain;
 pub mod error;

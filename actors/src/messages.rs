@@ -90,8 +90,9 @@ command!(
 
 command!(
     /// `GET /api/crm-integrations?xelionHost&xelionTenant`.
-    query authenticated GetIntegration { host: String, tenant: String } -> CrmIntegrationResponse,
-    |admin, scope, m| admin.get_integration(scope, &m.host, &m.tenant).await
+    query authenticated GetIntegration { host: Option<String>, tenant: Option<String> }
+        -> CrmIntegrationResponse,
+    |admin, scope, m| admin.get_integration(scope, m.host.as_deref(), m.tenant.as_deref()).await
 );
 
 command!(

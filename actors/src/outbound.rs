@@ -95,6 +95,23 @@ impl OutboundPolicy {
         Ok(parsed)
     }
 
+    /// Checks a URL whose host is written out, when it is stored: [`Self::check_url`], and
+    /// `localhost` (and `*.localhost`), which always name the loopback address, as `127.0.0.1`.
+    /// Other names are checked after DNS, when a request is made.
+    pub fn check_literal(&self, url: &str) -> Result<(), OutboundError> {
+        let parsed = self.check_url(url)?;
+        if let Some(url::Host::Domain(name)) = parsed.host() {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            if name == "localhost" || name.ends_with(".localhost") {
+                if self.ip_allowed(&name, IpAddr::V4(Ipv4Addr::LOCALHOST)) {
+                    return Ok(());
+                }
+                return Err(OutboundError::Blocked(name));
+            }
+        }
+        Ok(())
+    }
+
     fn check_ip(&self, host: &str, ip: IpAddr) -> Result<(), OutboundError> {
         if self.ip_allowed(host, ip) {
             Ok(())

@@ -77,9 +77,14 @@ pub enum XelionError {
     /// The outbound rule refused the address.
     #[error("{0}")]
     Blocked(#[from] OutboundError),
-    /// Xelion could not be reached or timed out.
-    #[error("Xelion could not be reached: {0}")]
-    Transport(String),
+    /// Xelion could not be reached or timed out: where, and why.
+    #[error("Xelion could not be reached at {url}: {reason}")]
+    Transport {
+        /// The URL tried, without its query.
+        url: String,
+        /// Refused, DNS, TLS, timeout, ...
+        reason: String,
+    },
     /// Xelion answered something the client cannot read.
     #[error("unexpected answer from Xelion: {0}")]
     Decode(String),
@@ -134,14 +139,15 @@ impl XelionClient {
         auth: Option<&Secret>,
         body: Option<Value>,
     ) -> Result<Value, XelionError> {
-        let mut req = self.http.request(method, &ep.url(path))?;
+        let url = ep.url(path);
+        let mut req = self.http.request(method, &url)?;
         if let Some(token) = auth {
             req = req.header("Authorization", format!("xelion {}", token.expose()));
         }
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let resp = req.send().await.map_err(transport_error)?;
+        let resp = req.send().await.map_err(|e| transport_error(&url, e))?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
@@ -149,7 +155,7 @@ impl XelionClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = resp.bytes().await.map_err(transport_error)?;
+        let bytes = resp.bytes().await.map_err(|e| transport_error(&url, e))?;
         let value: Value = if bytes.is_empty() {
             Value::Null
         } else {
@@ -385,6 +391,10 @@ fn parse_user(object: &Value) -> Option<XelionUser> {
         _ => return None,
     };
     let user_name = object.get("userName")?.as_str()?.to_string();
+    // Neither can be stored (nor named by a caller, who cannot send NUL).
+    if oid.contains('\0') || user_name.contains('\0') {
+        return None;
+    }
     let is_administrator = match object.get("isAdministrator") {
         Some(Value::Bool(b)) => *b,
         Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
@@ -397,17 +407,14 @@ fn parse_user(object: &Value) -> Option<XelionUser> {
     })
 }
 
-fn transport_error(e: reqwest::Error) -> XelionError {
+fn transport_error(url: &str, e: reqwest::Error) -> XelionError {
     // The resolver's refusal surfaces as a connect error; report it as the policy's.
     if let Some(blocked) = refusal_in(&e) {
         return XelionError::Blocked(blocked);
     }
-    if e.is_timeout() {
-        XelionError::Transport("timed out".into())
-    } else if e.is_connect() {
-        XelionError::Transport("connection failed".into())
-    } else {
-        XelionError::Transport(e.without_url().to_string())
+    XelionError::Transport {
+        url: crate::diagnose::shown_url(url),
+        reason: crate::diagnose::transport_reason(&e.without_url()),
     }
 }
 

@@ -60,7 +60,7 @@ pub fn run(args: ElArgs) -> anyhow::Result<ExitCode> {
             } else {
                 Template::parse(&template)?.render_with(&vars, &options)?
             };
-            println!("{out}");
+            crate::logging::stdout_line(&out);
             Ok(ExitCode::SUCCESS)
         }
         ElCommand::Batch => {

@@ -12,7 +12,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     crate::logging::init(settings.log_json);
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).await?;
-        println!("xelion-cti listening on http://{}", app.addr());
+        crate::logging::stdout_line(&format!("xelion-cti listening on http://{}", app.addr()));
         app.run_until(async {
             if let Err(e) = shutdown_signal().await {
                 tracing::error!(error = %e, "signals cannot be received; stopping");
@@ -30,7 +30,7 @@ pub fn migrate(args: ServeArgs) -> anyhow::Result<ExitCode> {
     actix_web::rt::System::new().block_on(async move {
         let store = open_store_unmigrated(&settings).await?;
         store.migrate().await?;
-        println!("database is up to date");
+        crate::logging::stdout_line("database is up to date");
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -59,15 +59,19 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     })?;
     let x = sim.xelion_url();
     let c = sim.crm_url();
-    println!("Xelion simulator: {x}   REST: {x}/api/v1/<tenant>/   control: {x}/_sim/");
-    println!("CRM simulator:    {c}   token endpoint: {c}/oauth2/token   control: {c}/_sim/");
+    crate::logging::stdout_line(&format!(
+        "Xelion simulator: {x}   REST: {x}/api/v1/<tenant>/   control: {x}/_sim/"
+    ));
+    crate::logging::stdout_line(&format!(
+        "CRM simulator:    {c}   token endpoint: {c}/oauth2/token   control: {c}/_sim/"
+    ));
     if !args.empty {
-        println!("Tenant `master`: admin/admin (administrator), alice/alice, bob/bob");
-        println!(
-            "OAuth client demo-client/demo-secret; refresh tokens refresh-alice (alice), refresh-bob (bob)"
+        crate::logging::stdout_line(
+            "Tenant `master`: admin/admin (administrator), alice/alice, bob/bob",
         );
+        crate::logging::stdout_line("OAuth client demo-client/demo-secret; refresh tokens refresh-alice (alice), refresh-bob (bob)");
     }
-    println!("Press Ctrl-C to stop.");
+    crate::logging::stdout_line("Press Ctrl-C to stop.");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

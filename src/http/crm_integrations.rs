@@ -34,14 +34,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// Query of `GET /api/crm-integrations`.
+/// Query of `GET /api/crm-integrations`: both optional, the token already names the host
+/// and tenant.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrationQuery {
-    /// The Xelion host (as stored, with its port if any).
-    xelion_host: String,
-    /// The Xelion tenant.
-    xelion_tenant: String,
+    /// The Xelion host (as stored, with its port if any); default: the token's.
+    #[serde(default)]
+    xelion_host: Option<String>,
+    /// The Xelion tenant; default: the token's.
+    #[serde(default)]
+    xelion_tenant: Option<String>,
 }
 
 /// The integration of a Xelion host and tenant: its first crm context, and all of them.

@@ -52,6 +52,8 @@ async fn ready(supervisor: web::Data<Addr<Supervisor>>) -> HttpResponse {
             by_state
         }),
         "outbox": outbox,
+        // Log lines lost because stderr was closed or too slow (the server went on).
+        "logLinesDropped": crate::logging::dropped_lines(),
     });
     if ready {
         HttpResponse::Ok().json(body)

@@ -7,7 +7,6 @@ use actix::{Addr, MailboxError};
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
-use cti_actors::error::What;
 use cti_actors::{ApiError, Supervisor};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -17,13 +16,18 @@ use utoipa::ToSchema;
 pub mod crm_integrations;
 pub mod deliveries;
 pub mod external;
+pub mod fallback;
 pub mod health;
+pub mod input;
 pub mod mappings;
 pub mod openapi;
 pub mod session;
 pub mod user_tokens;
 pub mod users;
 pub mod xelion_environment;
+
+pub use fallback::not_found;
+pub use input::parse_json;
 
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 256 * 1024;
@@ -71,6 +75,20 @@ impl ResponseError for HttpError {
                 error = %detail,
                 "internal error while {context}"
             ),
+            ApiError::DatabaseUnavailable { detail } => tracing::error!(
+                kind = spec.kind,
+                status = spec.status,
+                resource = %self.resource,
+                error = %detail,
+                "the database is unavailable"
+            ),
+            // Xelion's failure, not the server's: a warning with the URL tried and the reason.
+            err @ ApiError::XelionUnavailable(_) => tracing::warn!(
+                kind = spec.kind,
+                status = spec.status,
+                resource = %self.resource,
+                "{err}"
+            ),
             err if spec.status >= 500 => tracing::error!(
                 kind = spec.kind,
                 status = spec.status,
@@ -116,6 +134,8 @@ pub struct Call {
     resource: String,
     /// The peer address, for rate limits.
     pub source: String,
+    /// What is wrong with an `Authorization` header that carries no usable token.
+    auth_problem: Option<String>,
 }
 
 impl Call {
@@ -134,8 +154,15 @@ impl Call {
         }
     }
 
-    /// Wraps an error for this call.
+    /// Wraps an error for this call. A 401 for a request whose `Authorization` header was
+    /// there but not usable says what is wrong with it rather than that it is missing.
     pub fn error(&self, err: ApiError) -> HttpError {
+        let err = match (err, &self.auth_problem) {
+            (ApiError::NotAuthenticated(_), Some(problem)) if self.token.is_none() => {
+                ApiError::NotAuthenticated(problem.clone())
+            }
+            (err, _) => err,
+        };
         HttpError {
             err,
             resource: self.resource.clone(),
@@ -147,9 +174,7 @@ impl Call {
     pub fn require_token(&self) -> Result<(), HttpError> {
         match self.token {
             Some(_) => Ok(()),
-            None => Err(self.error(ApiError::unauthenticated(
-                "missing `Authorization: xelion <token>`; get a token from POST /api/session/login",
-            ))),
+            None => Err(self.error(ApiError::unauthenticated(MISSING_TOKEN))),
         }
     }
 
@@ -167,18 +192,17 @@ impl FromRequest for Call {
         let Some(supervisor) = req.app_data::<web::Data<Addr<Supervisor>>>() else {
             return ready(Err(http_error(req, ApiError::Unavailable).into()));
         };
-        let token = req
-            .headers()
-            .get("Authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.trim().split_once(' ')?;
-                (scheme.eq_ignore_ascii_case("xelion") && !token.trim().is_empty())
-                    .then(|| token.trim().to_string())
-            });
+        let (token, auth_problem) = match req.headers().get("Authorization") {
+            None => (None, None),
+            Some(v) => match read_authorization(v.to_str().unwrap_or("")) {
+                Ok(token) => (Some(token), None),
+                Err(problem) => (None, Some(problem)),
+            },
+        };
         ready(Ok(Call {
             supervisor: supervisor.get_ref().clone(),
             token,
+            auth_problem,
             resource: resource(req),
             source: req
                 .peer_addr()
@@ -188,23 +212,29 @@ impl FromRequest for Call {
     }
 }
 
-/// Parses JSON with the path of the offending field in the error.
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::EmptyPayload(
-            "the request body is empty; send JSON",
+const MISSING_TOKEN: &str =
+    "missing `Authorization: xelion <token>`; get a token from POST /api/session/login";
+
+/// The token of `Authorization: xelion <token>`, or what is wrong with the header.
+fn read_authorization(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("xelion") {
+        let scheme = if scheme.is_empty() { "(none)" } else { scheme };
+        return Err(format!(
+            "Authorization: the scheme must be `xelion` (`Authorization: xelion <token>`), not \
+             `{}`; get a token from POST /api/session/login",
+            scheme.chars().take(20).collect::<String>()
         ));
     }
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." || path.is_empty() {
-            ApiError::bad_payload(format!("invalid JSON body: {inner}"))
-        } else {
-            ApiError::bad_payload(format!("{path}: {inner}"))
-        }
-    })
+    if token.is_empty() {
+        return Err(
+            "Authorization: `xelion` is not followed by a token (`Authorization: xelion <token>`)"
+                .to_string(),
+        );
+    }
+    Ok(token.to_string())
 }
 
 /// A 200 with a JSON body.
@@ -215,13 +245,10 @@ pub fn ok_json<T: Serialize>(value: &T) -> HttpResponse {
 /// Registers every route of the admin API and the server's own endpoints.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(BODY_LIMIT))
-        .app_data(web::PathConfig::default().error_handler(|err, req| {
-            http_error(
-                req,
-                ApiError::bad_parameter(format!("invalid path parameter: {err}")),
-            )
-            .into()
-        }))
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|_, req| http_error(req, input::path_error(req)).into()),
+        )
         .app_data(web::QueryConfig::default().error_handler(|err, req| {
             http_error(
                 req,
@@ -241,20 +268,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(health::routes);
 }
 
-/// Unknown paths answer in the same error shape.
-pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    http_error(
-        &req,
-        ApiError::NotFound(What::Endpoint {
-            method: req.method().to_string(),
-            path: req.path().to_string(),
-        }),
-    )
-    .error_response()
-}
-
-/// Logs each request (method, path, status, time; never headers or bodies) and gives the
-/// framework's own errors (oversized bodies) the API's error shape.
+/// Logs each request (method, path, status, time; never headers or bodies).
 pub async fn access_log(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<actix_web::body::BoxBody>,
@@ -271,11 +285,5 @@ pub async fn access_log(
         ms = started.elapsed().as_millis() as u64,
         "request"
     );
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        let (req, _) = res.into_parts();
-        let resp =
-            http_error(&req, ApiError::PayloadTooLarge { limit: BODY_LIMIT }).error_response();
-        return Ok(actix_web::dev::ServiceResponse::new(req, resp));
-    }
     Ok(res)
 }

@@ -154,3 +154,65 @@ fn serve_prints_its_real_address_and_sigterm_stops_it_cleanly() {
         "the WAL file is gone once the store is closed"
     );
 }
+
+#[test]
+fn migrate_lists_only_its_own_flags() {
+    let out = xcti().args(["migrate", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--database-url",
+        "--master-key-file",
+        "--config",
+        "--log-json",
+    ] {
+        assert!(help.contains(flag), "{flag} in:\n{help}");
+    }
+    for flag in ["--listen", "--outbound-allow", "--session-ttl", "--crm-"] {
+        assert!(
+            !help.contains(flag),
+            "{flag} does not apply to migrate:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn database_urls_are_reported_once_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    // Another database: said as such, no key file made, no password shown.
+    let out = xcti()
+        .args(["migrate", "--database-url", "mysql://u:hunter2@db/cti"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unsupported database URL scheme `mysql`"),
+        "{err}"
+    );
+    assert!(!err.contains("key") && !err.contains("hunter2"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    // A PostgreSQL server without that database: said once.
+    let admin = std::env::var("XCTI_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let missing = format!(
+        "{}/xcti_no_such_db_{}",
+        admin.rsplit_once('/').unwrap().0,
+        std::process::id()
+    );
+    let out = xcti()
+        .args(["migrate", "--database-url", &missing])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("has no database").count(), 1, "{err}");
+    assert!(err.contains("createdb xcti_no_such_db_"), "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error")).count(),
+        1,
+        "{err}"
+    );
+}

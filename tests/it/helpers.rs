@@ -72,6 +72,8 @@ impl Database {
             outbound_allow: vec!["127.0.0.1/8".into()],
             log_json: false,
             session_ttl: std::time::Duration::from_secs(3600),
+            failed_logins_per_source: 30,
+            failed_logins_per_user: 10,
             tenants: fast_tenants(),
             outbox: Default::default(),
             tokens: fast_tokens(),

@@ -232,10 +232,10 @@ async fn bad_integrations_are_refused_and_nothing_is_stored(backend: Backend) {
     let (s, b) = app.get("/api/nope", Some(&token)).await;
     error_message(s, &b, StatusCode::NOT_FOUND, 10100);
     let (s, b) = app
-        .get("/api/crm-integrations?xelionHost=x", Some(&token))
+        .get("/api/crm-integrations?xelionHost=http://x/y", Some(&token))
         .await;
     let msg = error_message(s, &b, StatusCode::BAD_REQUEST, 10205);
-    assert!(msg.contains("xelionTenant"), "{msg}");
+    assert!(msg.contains("xelionHost"), "{msg}");
 
     // The server is still up and works.
     app.create_integration().await;

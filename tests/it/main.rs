@@ -4,17 +4,23 @@
 mod helpers;
 
 mod cli;
+mod database_down;
 mod deliveries;
 mod delivery;
 mod environment;
 mod external;
+mod input;
 mod integrations;
+mod limits;
+mod logging;
 mod mappings;
 mod preview;
+mod readme;
 mod restart;
 mod secrets;
 mod session;
 mod tenants;
 mod tokens;
+mod user_oid;
 mod user_tokens;
 mod users;

@@ -150,15 +150,16 @@ async fn register_read_change_and_delete_users(backend: Backend) {
         .get(&format!("{path}?username=grace"), Some(&token))
         .await;
     assert_eq!(by_name[0]["userCredentialsId"], json!(dave_id));
+    // An oid that is not grace's is refused (see user_oid.rs); hers is taken.
     let (s, changed) = app
         .put(
             &user_path,
             Some(&token),
-            &json!({"xelionUsername": "grace", "xelionOid": "333444555"}),
+            &json!({"xelionUsername": "grace", "xelionOid": grace_oid}),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{changed}");
-    assert_eq!(changed["xelionOid"], "333444555");
+    assert_eq!(changed["xelionOid"], json!(grace_oid));
     let (s, b) = app
         .put(
             &user_path,

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use super::limiter::is_refusal;
 use super::validate::{check_http_url, non_empty, normalize_host, validate_mappings};
 use super::views::{crm_view, user_credentials_view, xelion_view};
 use super::{Admin, Scope, TenantChange};
@@ -28,14 +29,20 @@ impl Admin {
         let host = normalize_host(&x.host)?;
         let tenant = non_empty("xelionContext.tenant", &x.tenant)?;
         let admin_username = non_empty("xelionContext.adminUsername", &x.admin_username)?;
-        // This logs in with caller-supplied credentials, so it counts as a login attempt.
-        self.limiter
-            .check_login_rate(source, &host, &tenant, &admin_username)?;
+        // Everything that needs no login is checked first; only then does the login count
+        // (if it fails) against the login rate limit.
+        let policy = self.xelion.policy();
         let authorization_server_uri = check_http_url(
             "crmContext.authorizationServerUri",
             &req.crm_context.authorization_server_uri,
+            policy,
         )?;
-        let mappings = validate_mappings(&req.event_uri_mappings, "eventUriMappings")?;
+        let mappings = validate_mappings(&req.event_uri_mappings, "eventUriMappings", policy)?;
+        check_user_names(&req.user_credentials, "userCredentials")?;
+        let attempt = self
+            .limiter
+            .attempt(source, &host, &tenant, &admin_username);
+        self.limiter.check(&attempt)?;
         let protocol = x.protocol.unwrap_or(Protocol::Https);
         let ep = XelionEndpoint {
             protocol,
@@ -43,7 +50,14 @@ impl Admin {
             tenant: tenant.clone(),
         };
         let password = Secret::new(x.admin_password);
-        let session = self.require_admin(&ep, &admin_username, &password).await?;
+        let session = self
+            .require_admin(&ep, &admin_username, &password)
+            .await
+            .inspect_err(|e| {
+                if is_refusal(e) {
+                    self.limiter.failed(&attempt);
+                }
+            })?;
         let users = self
             .resolve_users(&ep, &session, req.user_credentials, "userCredentials")
             .await;
@@ -76,14 +90,20 @@ impl Admin {
         ))
     }
 
-    /// `GET /api/crm-integrations?xelionHost&xelionTenant`.
+    /// `GET /api/crm-integrations?xelionHost&xelionTenant`; either left out is the token's.
     pub async fn get_integration(
         &self,
         scope: &Scope,
-        host: &str,
-        tenant: &str,
+        host: Option<&str>,
+        tenant: Option<&str>,
     ) -> Result<CrmIntegrationResponse, ApiError> {
-        let host = normalize_host(host)?;
+        let host = normalize_host(host.unwrap_or(&scope.session.host)).map_err(|_| {
+            ApiError::bad_parameter(format!(
+                "xelionHost: `{}` is not a host name with an optional port",
+                host.unwrap_or_default()
+            ))
+        })?;
+        let tenant = tenant.unwrap_or(&scope.session.tenant);
         let not_found = || {
             ApiError::NotFound(What::Integration {
                 host: host.clone(),
@@ -142,6 +162,7 @@ impl Admin {
                 "the request names no user; send an array of user credentials",
             ));
         }
+        check_user_names(&users, "")?;
         let (ep, xsession) = self.stored_admin_session(&ctx).await?;
         let resolved = self.resolve_users(&ep, &xsession, users, "").await;
         self.xelion.logout(&ep, &xsession).await;
@@ -153,6 +174,7 @@ impl Admin {
     }
 
     /// Resolves user names to oids with an open admin session; 422 for an unknown user.
+    /// [`check_user_names`] has run.
     async fn resolve_users(
         &self,
         ep: &XelionEndpoint,
@@ -161,14 +183,8 @@ impl Admin {
         path: &str,
     ) -> Result<Vec<NewUserCredentials>, ApiError> {
         let mut out = Vec::with_capacity(users.len());
-        let mut seen = HashSet::new();
         for (i, u) in users.into_iter().enumerate() {
             let name = non_empty(&format!("{path}[{i}].xelionUsername"), &u.xelion_username)?;
-            if !seen.insert(name.to_lowercase()) {
-                return Err(ApiError::Conflict(format!(
-                    "{path}[{i}].xelionUsername: `{name}` appears twice in the request"
-                )));
-            }
             let found = self
                 .xelion
                 .find_user(ep, &session.authentication, &name)
@@ -191,4 +207,18 @@ impl Admin {
         }
         Ok(out)
     }
+}
+
+/// The user names of a request: present, and each once (checked before any Xelion call).
+fn check_user_names(users: &[UserCredentialsRequest], path: &str) -> Result<(), ApiError> {
+    let mut seen = HashSet::new();
+    for (i, u) in users.iter().enumerate() {
+        let name = non_empty(&format!("{path}[{i}].xelionUsername"), &u.xelion_username)?;
+        if !seen.insert(name.to_lowercase()) {
+            return Err(ApiError::Conflict(format!(
+                "{path}[{i}].xelionUsername: `{name}` appears twice in the request"
+            )));
+        }
+    }
+    Ok(())
 }

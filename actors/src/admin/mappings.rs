@@ -41,7 +41,7 @@ impl Admin {
                 crm_context: cid,
             });
         }
-        let validated = validate_mappings(&reqs, "")?;
+        let validated = validate_mappings(&reqs, "", self.xelion.policy())?;
         let changes = match_mappings(&existing, validated)?;
         let all = self.store.replace_mappings(crm.id, changes).await?;
         Ok((

@@ -39,18 +39,18 @@ use limiter::LoginLimiter;
 pub struct AdminSettings {
     /// How long an API token lives.
     pub session_ttl: Duration,
-    /// Login attempts allowed per source address per minute.
-    pub logins_per_source_per_minute: u32,
-    /// Login attempts allowed per (host, tenant, user) per minute.
-    pub logins_per_user_per_minute: u32,
+    /// Failed login attempts allowed per source address per minute (0: no limit).
+    pub failed_logins_per_source: u32,
+    /// Failed login attempts allowed per (host, tenant, user) per minute (0: no limit).
+    pub failed_logins_per_user: u32,
 }
 
 impl Default for AdminSettings {
     fn default() -> Self {
         AdminSettings {
             session_ttl: Duration::from_secs(8 * 3600),
-            logins_per_source_per_minute: 30,
-            logins_per_user_per_minute: 10,
+            failed_logins_per_source: 30,
+            failed_logins_per_user: 10,
         }
     }
 }
@@ -105,8 +105,8 @@ impl Admin {
     pub fn new(store: Store, xelion: XelionClient, settings: AdminSettings) -> Self {
         Admin {
             limiter: Arc::new(LoginLimiter::new(
-                settings.logins_per_source_per_minute,
-                settings.logins_per_user_per_minute,
+                settings.failed_logins_per_source,
+                settings.failed_logins_per_user,
             )),
             store,
             xelion,

@@ -3,6 +3,7 @@
 use base64::Engine as _;
 use rand::RngCore;
 
+use super::limiter::is_refusal;
 use super::validate::{non_empty, normalize_host};
 use super::{Admin, Scope};
 use crate::api::{SessionLoginRequest, SessionLoginResponse};
@@ -47,8 +48,10 @@ impl Admin {
         let host = normalize_host(&req.host)?;
         let tenant = non_empty("tenant", &req.tenant)?;
         non_empty("adminUsername", &req.admin_username)?;
-        self.limiter
-            .check_login_rate(source, &host, &tenant, &req.admin_username)?;
+        let attempt = self
+            .limiter
+            .attempt(source, &host, &tenant, &req.admin_username);
+        self.limiter.check(&attempt)?;
         let stored = self.store.find_xelion_context(&host, &tenant).await?;
         let protocol = match (&stored, req.protocol) {
             (Some(ctx), _) => ctx.protocol,
@@ -63,7 +66,12 @@ impl Admin {
         let password = Secret::new(req.admin_password);
         let session = self
             .require_admin(&ep, &req.admin_username, &password)
-            .await?;
+            .await
+            .inspect_err(|e| {
+                if is_refusal(e) {
+                    self.limiter.failed(&attempt);
+                }
+            })?;
         self.xelion.logout(&ep, &session).await;
 
         let token = new_token();

@@ -16,38 +16,62 @@ impl Admin {
         Ok(user_view(user))
     }
 
-    /// `PUT /api/users/{id}`: without an oid, the name is looked up in Xelion. Un-parks the
-    /// user's token.
+    /// `PUT /api/users/{id}`: the name is looked up in Xelion, and a given oid must be that
+    /// user's; neither may belong to another user of the crm context. Un-parks the user's token.
     pub async fn update_user(
         &self,
         scope: &Scope,
         uid: UserId,
         req: UserUpdateRequest,
     ) -> Result<(UserView, TenantChange), ApiError> {
-        let (ctx, _) = self.scoped_user(scope, uid).await?;
+        let (ctx, current) = self.scoped_user(scope, uid).await?;
         let name = non_empty("xelionUsername", &req.xelion_username)?;
-        let oid = match req.xelion_oid.map(|s| s.trim().to_string()) {
-            Some(oid) if !oid.is_empty() => oid,
-            _ => {
-                let (ep, xsession) = self.stored_admin_session(&ctx).await?;
-                let found = self
-                    .xelion
-                    .find_user(&ep, &xsession.authentication, &name)
-                    .await;
-                self.xelion.logout(&ep, &xsession).await;
-                match found? {
-                    Some(u) => u.oid,
-                    None => {
-                        return Err(ApiError::UnknownXelionUser {
-                            field: "xelionUsername".to_string(),
-                            tenant: ctx.tenant,
-                            name,
-                        })
-                    }
-                }
-            }
+        let given = req
+            .xelion_oid
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        let (ep, xsession) = self.stored_admin_session(&ctx).await?;
+        let found = self
+            .xelion
+            .find_user(&ep, &xsession.authentication, &name)
+            .await;
+        self.xelion.logout(&ep, &xsession).await;
+        let Some(found) = found? else {
+            return Err(ApiError::UnknownXelionUser {
+                field: "xelionUsername".to_string(),
+                tenant: ctx.tenant,
+                name,
+            });
         };
-        let user = self.store.update_user_identity(uid, &name, &oid).await?;
+        if let Some(oid) = given.filter(|oid| *oid != found.oid) {
+            return Err(ApiError::bad_payload(format!(
+                "xelionOid: `{oid}` is not the oid of Xelion user `{}`, which is {}; send that \
+                 or leave xelionOid out",
+                found.user_name, found.oid
+            )));
+        }
+        let crm = current.crm_context_id;
+        for other in self.store.users(crm, None, None).await? {
+            if other.id == uid {
+                continue;
+            }
+            if other.xelion_oid == found.oid {
+                return Err(ApiError::Conflict(format!(
+                    "xelionOid: {} is already registered in crm context {crm} as user {} (`{}`)",
+                    found.oid, other.id, other.xelion_username
+                )));
+            }
+            if other.xelion_username.eq_ignore_ascii_case(&found.user_name) {
+                return Err(ApiError::Conflict(format!(
+                    "xelionUsername: `{}` is already registered in crm context {crm} as user {}",
+                    found.user_name, other.id
+                )));
+            }
+        }
+        let user = self
+            .store
+            .update_user_identity(uid, &found.user_name, &found.oid)
+            .await?;
         Ok((user_view(user), TenantChange::UserChanged(ctx.id, uid)))
     }
 

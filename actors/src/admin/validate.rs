@@ -6,13 +6,15 @@ use cti_el::{PayloadTemplate, UriTemplate};
 use crate::api::EventUriMappingRequest;
 use crate::domain::{HttpMethod, MappingId};
 use crate::error::ApiError;
+use crate::outbound::{OutboundError, OutboundPolicy};
 use crate::store::NewMapping;
 
-/// Checks methods, headers and templates (the event is typed by then); errors name the field
-/// path and column.
+/// Checks methods, headers and templates (the event is typed by then), and the target of a URI
+/// whose host is written out against the outbound rule; errors name the field path and column.
 pub fn validate_mappings(
     reqs: &[EventUriMappingRequest],
     prefix: &str,
+    policy: &OutboundPolicy,
 ) -> Result<Vec<(Option<MappingId>, NewMapping)>, ApiError> {
     let mut out = Vec::with_capacity(reqs.len());
     for (i, m) in reqs.iter().enumerate() {
@@ -28,9 +30,48 @@ pub fn validate_mappings(
                 )));
             }
         }
-        out.push((m.id, mapping_fields(&at, m)?));
+        let fields = mapping_fields(&at, m)?;
+        check_literal_target(
+            &format!("{at}.crmResourceUri"),
+            &fields.crm_resource_uri,
+            policy,
+        )?;
+        out.push((m.id, fields));
     }
     Ok(out)
+}
+
+/// The outbound rule's verdict on a URL whose scheme and host are written out: a refused
+/// address (`169.254.169.254`, `localhost` unless allowed) answers 400 (10206) naming the
+/// field when it is stored. A host that is a template, or a name (resolved only when a
+/// request is made), is checked when the delivery is made.
+pub(super) fn check_literal_target(
+    field: &str,
+    uri: &str,
+    policy: &OutboundPolicy,
+) -> Result<(), ApiError> {
+    let Some(origin) = literal_origin(uri) else {
+        return Ok(());
+    };
+    match policy.check_literal(origin) {
+        Ok(()) => Ok(()),
+        Err(OutboundError::InvalidUrl(_)) => Err(ApiError::bad_payload(format!(
+            "{field}: `{origin}` is not a valid URL"
+        ))),
+        Err(error) => Err(ApiError::TargetBlocked {
+            field: field.to_string(),
+            error,
+        }),
+    }
+}
+
+/// `scheme://authority` of a URI when no template reaches into it.
+fn literal_origin(uri: &str) -> Option<&str> {
+    let scheme_end = uri.find("://")?;
+    let rest = &uri[scheme_end + 3..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let origin = &uri[..scheme_end + 3 + end];
+    (!origin.contains("${") && !origin.contains("#{")).then_some(origin)
 }
 
 /// Checks everything of a mapping but whether its templates parse: the URI's scheme, the
@@ -137,8 +178,12 @@ pub fn normalize_host(raw: &str) -> Result<String, ApiError> {
     Ok(host)
 }
 
-/// An `http://` or `https://` URL, trimmed.
-pub(crate) fn check_http_url(field: &str, raw: &str) -> Result<String, ApiError> {
+/// An `http://` or `https://` URL, trimmed, whose address the outbound rule does not refuse.
+pub(crate) fn check_http_url(
+    field: &str,
+    raw: &str,
+    policy: &OutboundPolicy,
+) -> Result<String, ApiError> {
     let url = reqwest::Url::parse(raw.trim())
         .map_err(|_| ApiError::bad_payload(format!("{field}: `{raw}` is not a valid URL")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -146,12 +191,40 @@ pub(crate) fn check_http_url(field: &str, raw: &str) -> Result<String, ApiError>
             "{field}: must be an http:// or https:// URL"
         )));
     }
+    check_literal_target(field, raw.trim(), policy)?;
     Ok(raw.trim().to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literal_targets_are_checked_templated_ones_are_not() {
+        let p = OutboundPolicy::default();
+        let blocked = |u: &str| check_literal_target("f", u, &p).unwrap_err().status();
+        assert_eq!(blocked("http://169.254.169.254/latest"), 400);
+        assert_eq!(blocked("http://127.0.0.1:9002/x?a=${callId}"), 400);
+        assert_eq!(blocked("http://localhost:8080/"), 400);
+        assert_eq!(blocked("https://[::1]/"), 400);
+        let err = check_literal_target("crmContext.x", "http://10.0.0.1/t", &p).unwrap_err();
+        assert_eq!(err.code(), 10206);
+        assert!(
+            err.to_string().starts_with("crmContext.x: 10.0.0.1"),
+            "{err}"
+        );
+        for ok in [
+            "https://crm.example.org/${callId}",
+            "http://${host}/x",
+            "http://10.0.0.${n}/x",
+            "${uri}",
+            "https://93.184.216.34/x",
+        ] {
+            assert!(check_literal_target("f", ok, &p).is_ok(), "{ok}");
+        }
+        let open = OutboundPolicy::parse(&["127.0.0.1/8"]).unwrap();
+        assert!(check_literal_target("f", "http://localhost:9/", &open).is_ok());
+    }
 
     #[test]
     fn hosts_are_normalized_or_refused() {

@@ -81,7 +81,7 @@ impl External {
     /// rule too (a literal address; names are checked after DNS), so a refused one is never
     /// sent to.
     fn target(&self, uri: &str, method: &str, payload: Option<Value>) -> Result<Target, ApiError> {
-        let uri = check_http_url("endpointContext.endpointUri", uri)?;
+        let uri = check_http_url("endpointContext.endpointUri", uri, self.http().policy())?;
         let uri = self.http().policy().check_url(&uri)?;
         let method: HttpMethod = method
             .trim()

@@ -79,8 +79,8 @@ impl External {
         let uri = check_http_url(
             "appExternalApiContext.authorizationServerUri",
             &api.authorization_server_uri,
+            self.http().policy(),
         )?;
-        self.http().policy().check_url(&uri)?;
         let prefix = api.authorization_header_prefix;
         if prefix.len() > MAX_PREFIX {
             return Err(ApiError::bad_payload(format!(

@@ -89,11 +89,27 @@ impl Target {
     /// Connects a pool.
     pub async fn pool(&self) -> StoreResult<AnyPool> {
         match self.backend {
-            Backend::Postgres => Ok(AnyPoolOptions::new()
-                .max_connections(10)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(&self.url)
-                .await?),
+            Backend::Postgres => {
+                // One connection first: a pool that cannot connect reports only that it timed
+                // out, this says why (no such database, refused, wrong password).
+                use sqlx::Connection as _;
+                let probe = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    sqlx::AnyConnection::connect(&self.url),
+                )
+                .await
+                .map_err(|_| {
+                    config("PostgreSQL did not answer within 10 s; is the host in the URL right?")
+                })?
+                .map_err(|e| postgres_connect_error(&self.url, e))?;
+                let _ = probe.close().await;
+                AnyPoolOptions::new()
+                    .max_connections(10)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(&self.url)
+                    .await
+                    .map_err(|e| postgres_connect_error(&self.url, e))
+            }
             Backend::Sqlite => {
                 if let Some(file) = &self.file {
                     if let Some(dir) = std::path::Path::new(file).parent() {
@@ -146,7 +162,46 @@ impl Target {
 }
 
 fn config(message: &str) -> StoreError {
-    StoreError::Database(sqlx::Error::Configuration(message.to_string().into()))
+    StoreError::Config(message.to_string())
+}
+
+/// A failed first connection to PostgreSQL, said once and with what to do.
+fn postgres_connect_error(url: &str, e: sqlx::Error) -> StoreError {
+    let parsed = url::Url::parse(url).ok();
+    let host = parsed
+        .as_ref()
+        .map(|u| {
+            format!(
+                "{}:{}",
+                u.host_str().unwrap_or("localhost"),
+                u.port().unwrap_or(5432)
+            )
+        })
+        .unwrap_or_default();
+    let db = parsed
+        .as_ref()
+        .map(|u| u.path().trim_start_matches('/').to_string())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "(the user's default)".to_string());
+    let code = match &e {
+        sqlx::Error::Database(d) => d.code().map(|c| c.to_string()),
+        _ => None,
+    };
+    match (code.as_deref(), &e) {
+        (Some("3D000"), _) => config(&format!(
+            "PostgreSQL at {host} has no database `{db}`; create it (`createdb {db}`) or name \
+             another in the URL"
+        )),
+        (Some("28P01" | "28000"), _) => config(&format!(
+            "PostgreSQL at {host} refused the user name or password of the URL"
+        )),
+        (_, sqlx::Error::Io(io)) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            config(&format!(
+                "nothing answers at {host} (connection refused); is PostgreSQL running there?"
+            ))
+        }
+        _ => StoreError::Database(e),
+    }
 }
 
 /// Percent-escapes the characters of a file path that a URL would read otherwise.

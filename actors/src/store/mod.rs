@@ -99,6 +99,45 @@ pub enum StoreError {
     /// The outbox writer could not take or finish the work (stopped, or the batch failed).
     #[error("outbox: {0}")]
     Outbox(String),
+    /// The database URL or what it names cannot be used; the text says what to change.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Checks a database URL without connecting: `sqlite://…`, a file path or `postgres://…`;
+/// anything else (`mysql://…`) is refused, saying what is accepted.
+pub fn check_database_url(url: &str) -> StoreResult<Backend> {
+    connect::Target::parse(url).map(|t| t.backend)
+}
+
+/// Whether a database error means the database cannot be reached now (down, restarting, out
+/// of connections, busy) rather than that the request or the data is wrong: worth a 503 and
+/// a retry, not a 500.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL (five characters): connection exceptions (08xxx), shutdown and
+            // start-up (57P01-57P03), too many connections (53300), a database closed to
+            // connections (55000) or gone (3D000). SQLite (a number, extended codes carrying
+            // the primary one in the low byte): busy (5) and locked (6).
+            if code.len() == 5 {
+                code.starts_with("08")
+                    || matches!(
+                        &*code,
+                        "57P01" | "57P02" | "57P03" | "53300" | "55000" | "3D000"
+                    )
+            } else {
+                code.parse::<i64>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+            }
+        }),
+        _ => false,
+    }
 }
 
 /// Result of storage calls.

@@ -330,15 +330,12 @@ pub(super) fn delivery_row(r: &AnyRow) -> StoreResult<Delivery> {
 }
 
 /// `text` cut to at most `max` bytes, at a character boundary.
-pub(super) fn bounded(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
+pub(super) fn bounded(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    &text[..end]
+    super::rows::storable(&text[..end])
 }
 
 #[cfg(test)]
@@ -351,6 +348,8 @@ mod tests {
         assert_eq!(bounded("abcdef", 3), "abc");
         // `é` is two bytes: never cut in half.
         assert_eq!(bounded("aé", 2), "a");
+        // NUL (from a CRM's answer) cannot be stored on PostgreSQL.
+        assert_eq!(bounded("a\0b", 9), "a\u{FFFD}b");
     }
 
     #[test]

@@ -171,10 +171,10 @@ async fn insert_attempts(
             4 * INT
                 + a.excerpt
                     .as_deref()
-                    .map_or(4, |e| text(bounded(e, EXCERPT_MAX)))
+                    .map_or(4, |e| text(&bounded(e, EXCERPT_MAX)))
                 + a.error
                     .as_deref()
-                    .map_or(4, |e| text(bounded(e, ATTEMPT_TEXT_MAX)))
+                    .map_or(4, |e| text(&bounded(e, ATTEMPT_TEXT_MAX)))
         })
         .collect();
     let mut rest = kept;

@@ -254,7 +254,7 @@ async fn insert_keys(
                 .bind(*crm)
                 .bind(*user)
                 .bind(event.as_str())
-                .bind(call.as_str())
+                .bind(super::rows::storable(call))
                 .bind(at.now.millis());
         }
         query = query.bind(at.dedupe_since.millis());
@@ -319,7 +319,7 @@ async fn insert_jobs(
                 .bind(d.user_id)
                 .bind(d.mapping_id)
                 .bind(d.xelion_event.as_str())
-                .bind(d.call_id.as_str())
+                .bind(super::rows::storable(&d.call_id))
                 .bind(event.as_str())
                 .bind(at.now.millis())
                 .bind(at.claimed_until.millis())

@@ -19,6 +19,13 @@ where
     })
 }
 
+/// Text that came from outside the API (a CRM's answer, a Xelion event) as a text column can
+/// hold it: NUL, which PostgreSQL refuses, becomes U+FFFD. The API refuses NUL where it comes
+/// in; this keeps what others send from failing a write.
+pub(super) fn storable(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
 /// `NotFound` when an update or delete touched no row.
 pub(super) fn found(rows_affected: u64) -> StoreResult<()> {
     if rows_affected == 0 {

@@ -115,19 +115,20 @@ impl Store {
         error: &str,
         at: i64,
     ) -> StoreResult<()> {
+        let error = super::rows::storable(error);
         let query = match owner {
             TokenOwner::User(id) => sqlx::query(
                 "UPDATE user_credentials SET parked_error = $1, parked_at = $2 \
                  WHERE id = $3 AND credentials_version = $4",
             )
-            .bind(error)
+            .bind(error.clone())
             .bind(at)
             .bind(id),
             TokenOwner::App(id) => sqlx::query(
                 "UPDATE app_contexts SET parked_error = $1, parked_at = $2 \
                  WHERE id = $3 AND credentials_version = $4",
             )
-            .bind(error)
+            .bind(error.clone())
             .bind(at)
             .bind(id),
         };

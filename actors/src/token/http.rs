@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
 
-use crate::outbound::{error_chain, refusal_in, GuardedClient, OutboundError};
+use crate::outbound::{refusal_in, GuardedClient, OutboundError};
 
 /// The most of a token endpoint's answer that is read.
 const MAX_BODY: usize = 64 * 1024;
@@ -115,7 +115,7 @@ fn transport(e: reqwest::Error) -> HttpFailure {
     match refusal_in(&e) {
         Some(blocked) => HttpFailure::Blocked(blocked),
         None if e.is_timeout() => HttpFailure::Transport("timed out".to_string()),
-        None => HttpFailure::Transport(error_chain(&e.without_url())),
+        None => HttpFailure::Transport(crate::diagnose::transport_reason(&e.without_url())),
     }
 }
 

@@ -147,6 +147,7 @@ fn copy_store_error(e: &StoreError) -> StoreError {
         StoreError::Crypto(what) => StoreError::Crypto(what.clone()),
         StoreError::WrongState(what) => StoreError::WrongState(what.clone()),
         StoreError::Outbox(what) => StoreError::Outbox(what.clone()),
+        StoreError::Config(what) => StoreError::Config(what.clone()),
         StoreError::Database(db) => StoreError::Database(sqlx::Error::Protocol(db.to_string())),
     }
 }

@@ -1,0 +1,167 @@
+//! Answers the router and the framework give, in the API's error shape: an unknown path (404),
+//! a known path with another method (405 with `Allow`), a body that cannot be read (a corrupt
+//! gzip stream, 400; too large, 413), and the request checks that run before any handler.
+
+use std::sync::OnceLock;
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::http::header::{HeaderValue, ALLOW};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use cti_actors::error::What;
+use cti_actors::ApiError;
+use utoipa::OpenApi as _;
+
+use super::openapi::ApiDoc;
+use super::{http_error, input, BODY_LIMIT};
+
+/// Paths the server answers that the OpenAPI document may not list, with their methods.
+const OWN_ROUTES: [(&str, &str); 3] = [
+    ("/health", "GET"),
+    ("/health/ready", "GET"),
+    ("/api/openapi.json", "GET"),
+];
+
+/// Every route as (path pattern segments, method), from the OpenAPI document: the document
+/// is the list of what the server answers, so 405 and the document cannot disagree.
+fn route_table() -> &'static Vec<(Vec<String>, String)> {
+    static TABLE: OnceLock<Vec<(Vec<String>, String)>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        let mut table: Vec<(Vec<String>, String)> = OWN_ROUTES
+            .iter()
+            .map(|(p, m)| (segments(p), m.to_string()))
+            .collect();
+        if let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) {
+            for (path, item) in paths {
+                let Some(ops) = item.as_object() else {
+                    continue;
+                };
+                for method in ops.keys() {
+                    let m = method.to_ascii_uppercase();
+                    if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&m.as_str()) {
+                        table.push((segments(path), m));
+                    }
+                }
+            }
+        }
+        table
+    })
+}
+
+fn segments(path: &str) -> Vec<String> {
+    path.trim_matches('/')
+        .split('/')
+        .map(str::to_string)
+        .collect()
+}
+
+/// The methods the server answers on `path` (empty: no such path).
+pub fn allowed_methods(path: &str) -> Vec<String> {
+    let want = segments(path);
+    let mut methods: Vec<String> = route_table()
+        .iter()
+        .filter(|(pattern, _)| {
+            pattern.len() == want.len()
+                && pattern.iter().zip(&want).all(|(p, w)| {
+                    (p.starts_with('{') && p.ends_with('}') && !w.is_empty()) || p == w
+                })
+        })
+        .map(|(_, m)| m.clone())
+        .collect();
+    methods.sort();
+    methods.dedup();
+    methods
+}
+
+/// The default service: 405 with `Allow` when the path exists with other methods, else 404.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    let allowed = allowed_methods(req.path());
+    if allowed.is_empty() {
+        return http_error(
+            &req,
+            ApiError::NotFound(What::Endpoint {
+                method: req.method().to_string(),
+                path: req.path().to_string(),
+            }),
+        )
+        .error_response();
+    }
+    method_not_allowed(&req, &allowed)
+}
+
+fn method_not_allowed(req: &HttpRequest, allowed: &[String]) -> HttpResponse {
+    let mut resp = http_error(
+        req,
+        ApiError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allowed: allowed.join(", "),
+        },
+    )
+    .error_response();
+    if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
+        resp.headers_mut().insert(ALLOW, v);
+    }
+    resp
+}
+
+/// Runs the request checks (NUL in the query or path) before routing, and turns the
+/// framework's own error answers into the API's shape.
+pub async fn guard(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if let Err(e) = input::check_request_nul(req.request()) {
+        let resp = http_error(req.request(), e).error_response();
+        return Ok(req.into_response(resp));
+    }
+    let res = next.call(req).await?;
+    let status = res.status();
+    let payload = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<PayloadError>())
+        .map(|e| match e {
+            PayloadError::Overflow => ApiError::PayloadTooLarge { limit: BODY_LIMIT },
+            other => ApiError::bad_payload(format!(
+                "the request body could not be read ({other}); send JSON, plain or gzip-encoded \
+                 with a matching Content-Encoding"
+            )),
+        });
+    if let Some(err) = payload {
+        let (req, _) = res.into_parts();
+        let resp = http_error(&req, err).error_response();
+        return Ok(ServiceResponse::new(req, resp));
+    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE && res.response().error().is_some() {
+        let (req, _) = res.into_parts();
+        let resp =
+            http_error(&req, ApiError::PayloadTooLarge { limit: BODY_LIMIT }).error_response();
+        return Ok(ServiceResponse::new(req, resp));
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED && res.response().error().is_none() {
+        // A resource's own 405 (empty body): the same answer as the default service's.
+        let (req, _) = res.into_parts();
+        let allowed = allowed_methods(req.path());
+        let resp = method_not_allowed(&req, &allowed);
+        return Ok(ServiceResponse::new(req, resp));
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_paths_list_their_methods() {
+        assert_eq!(allowed_methods("/api/users/3"), ["DELETE", "GET", "PUT"]);
+        assert_eq!(allowed_methods("/api/users/3/clientid/update"), ["POST"]);
+        assert_eq!(allowed_methods("/health"), ["GET"]);
+        assert!(allowed_methods("/api/nothing").is_empty());
+        assert!(allowed_methods("/api/users//x").is_empty());
+    }
+}
