@@ -7,6 +7,7 @@ use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
+use cti_actors::metrics::Metrics;
 use cti_actors::outbound::OutboundPolicy;
 use cti_actors::secrets::Cipher;
 use cti_actors::store::Store;
@@ -67,6 +68,7 @@ impl Application {
                 ..AdminSettings::default()
             },
         );
+        let metrics = Metrics::new();
         let supervisor = Supervisor::with_settings(
             admin,
             SupervisorSettings {
@@ -75,6 +77,7 @@ impl Application {
                 outbox: settings.outbox.clone(),
                 dispatch: settings.dispatch.clone(),
                 external: settings.external.clone(),
+                metrics: metrics.clone(),
             },
         )
         .start();
@@ -82,9 +85,11 @@ impl Application {
             .with_context(|| format!("binding {}", settings.listen))?;
         let addr = listener.local_addr()?;
         let data = web::Data::new(supervisor.clone());
+        let metrics = web::Data::new(metrics);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(metrics.clone())
                 .wrap(actix_web::middleware::from_fn(http::access_log))
                 .configure(http::routes)
                 .default_service(web::to(http::not_found))
