@@ -6,6 +6,7 @@ mod helpers;
 mod cli;
 mod deliveries;
 mod delivery;
+mod demo;
 mod environment;
 mod external;
 mod integrations;
