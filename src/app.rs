@@ -7,6 +7,7 @@ use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
+use cti_actors::metrics::Metrics;
 use cti_actors::outbound::OutboundPolicy;
 use cti_actors::secrets::Cipher;
 use cti_actors::store::Store;
@@ -68,6 +69,7 @@ impl Application {
                 failed_logins_per_user: settings.failed_logins_per_user,
             },
         );
+        let metrics = Metrics::new();
         let supervisor = Supervisor::with_settings(
             admin,
             SupervisorSettings {
@@ -76,6 +78,7 @@ impl Application {
                 outbox: settings.outbox.clone(),
                 dispatch: settings.dispatch.clone(),
                 external: settings.external.clone(),
+                metrics: metrics.clone(),
             },
         )
         .start();
@@ -83,10 +86,12 @@ impl Application {
             .with_context(|| format!("binding {}", settings.listen))?;
         let addr = listener.local_addr()?;
         let data = web::Data::new(supervisor.clone());
+        let metrics = web::Data::new(metrics);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .wrap(actix_web::middleware::from_fn(http::fallback::guard))
+                .app_data(metrics.clone())
                 .wrap(actix_web::middleware::from_fn(http::access_log))
                 .configure(http::routes)
                 .default_service(web::to(http::not_found))

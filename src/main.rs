@@ -13,6 +13,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Try it: the simulators and the server in one process, calls placed every few seconds.
+    Demo(cli::demo::DemoArgs),
     /// Run the server (admin API, tenants, deliveries).
     Serve(Box<xelion_cti::config::ServeArgs>),
     /// Create or upgrade the database schema, then exit.
@@ -26,6 +28,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let args = Cli::parse();
     let result = match args.command {
+        Command::Demo(a) => cli::demo::run(a),
         Command::Serve(a) => cli::serve::serve(*a),
         Command::Migrate(a) => cli::serve::migrate(a.into()),
         Command::Sim(a) => cli::sim::run(a),

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod external;
 pub mod messages;
+pub mod metrics;
 pub mod outbound;
 pub mod outbox;
 pub mod secrets;

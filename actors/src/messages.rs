@@ -202,6 +202,12 @@ command!(
 );
 
 command!(
+    /// Readiness and metrics: users needing re-authorisation.
+    query ParkedUsers {} -> u64,
+    |admin, _m| admin.store().parked_users().await.map_err(ApiError::from)
+);
+
+command!(
     /// Readiness: the outbox's open work.
     query OutboxBacklog {} -> Backlog,
     |admin, _m| admin.store().outbox_backlog().await.map_err(ApiError::from)

@@ -70,6 +70,9 @@ pub struct SupervisorSettings {
     pub outbox: OutboxSettings,
     pub dispatch: DispatchSettings,
     pub external: ExternalSettings,
+    /// The server's metrics, shared by everything the supervisor starts (it replaces the
+    /// `metrics` of the settings above).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Supervisor {
@@ -81,7 +84,10 @@ impl Supervisor {
     /// A supervisor on `settings`. Starts the token registry, the outbox writer and the
     /// dispatcher (inside the running actix system); token grants and CRM requests share the
     /// Xelion client's guarded HTTP client settings (the outbound rule applies).
-    pub fn with_settings(admin: Admin, settings: SupervisorSettings) -> Self {
+    pub fn with_settings(admin: Admin, mut settings: SupervisorSettings) -> Self {
+        settings.tokens.metrics = settings.metrics.clone();
+        settings.tenants.metrics = settings.metrics.clone();
+        settings.dispatch.metrics = settings.metrics.clone();
         let store = admin.store().clone();
         let tokens = Tokens::start(
             store.clone(),
@@ -99,6 +105,7 @@ impl Supervisor {
             http: admin.xelion().http().clone(),
             tokens: tokens.clone(),
             timeout: settings.dispatch.request_timeout,
+            metrics: settings.metrics.clone(),
         };
         let dispatch =
             DispatchActor::new(store.clone(), writer.clone(), sender, settings.dispatch).start();

@@ -1,5 +1,6 @@
 //! Subcommands of the `xelion-cti` binary, one module each.
 
+pub mod demo;
 pub mod el;
 pub mod serve;
 pub mod sim;

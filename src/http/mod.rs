@@ -7,6 +7,7 @@ use actix::{Addr, MailboxError};
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use cti_actors::metrics::Metrics;
 use cti_actors::{ApiError, Supervisor};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -20,6 +21,7 @@ pub mod fallback;
 pub mod health;
 pub mod input;
 pub mod mappings;
+pub mod metrics;
 pub mod openapi;
 pub mod session;
 pub mod user_tokens;
@@ -265,7 +267,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(deliveries::routes)
         .configure(external::routes)
         .configure(openapi::routes)
-        .configure(health::routes);
+        .configure(health::routes)
+        .configure(metrics::routes);
 }
 
 /// Logs each request (method, path, status, time; never headers or bodies).
@@ -278,6 +281,15 @@ pub async fn access_log(
     let started = std::time::Instant::now();
     let res = next.call(req).await?;
     let status = res.status();
+    if let Some(metrics) = res.request().app_data::<web::Data<Metrics>>() {
+        let route = res.request().match_pattern();
+        metrics.http_request(
+            route.as_deref().unwrap_or("unmatched"),
+            method.as_str(),
+            status.as_u16(),
+            started.elapsed(),
+        );
+    }
     tracing::info!(
         %method,
         %path,

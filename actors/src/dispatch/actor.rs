@@ -30,6 +30,8 @@ pub struct DispatchSettings {
     pub claim_batch: u32,
     /// The retry schedule and time-to-live.
     pub retry: RetryPolicy,
+    /// Where outcomes, attempts and render times are counted.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Default for DispatchSettings {
@@ -40,6 +42,7 @@ impl Default for DispatchSettings {
             poll_every: Duration::from_secs(1),
             claim_batch: 1000,
             retry: RetryPolicy::default(),
+            metrics: crate::metrics::Metrics::default(),
         }
     }
 }
@@ -112,6 +115,7 @@ impl DispatchActor {
     }
 
     fn record(&self, update: StatusUpdate) {
+        self.settings.metrics.delivery_update(&update);
         let _ = self.updates.send(update);
     }
 

@@ -28,6 +28,8 @@ pub struct Sender {
     pub http: GuardedClient,
     pub tokens: Tokens,
     pub timeout: Duration,
+    /// Where render times are counted.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// How one attempt ended.
@@ -77,7 +79,10 @@ impl Sender {
                 reason: format!("mapping {} no longer exists", d.mapping_id),
             });
         };
-        let request = match render(mapping, d.xelion_event, &d.event) {
+        let started = std::time::Instant::now();
+        let rendered = render(mapping, d.xelion_event, &d.event);
+        self.metrics.template_rendered(started.elapsed());
+        let request = match rendered {
             Ok(r) => r,
             Err(e) => {
                 return once(Sent::Failed {

@@ -237,9 +237,13 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// `SELECT 1`, for readiness.
+    /// Readiness: a pooled connection, a write transaction begun (on SQLite this takes the
+    /// write lock, so a database another process keeps locked is not ready), `SELECT 1`, and
+    /// a rollback. Nothing is written.
     pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
+        let mut tx = self.begin().await?;
+        sqlx::query("SELECT 1").fetch_one(&mut *tx).await?;
+        tx.rollback().await?;
         Ok(())
     }
 

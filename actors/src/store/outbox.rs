@@ -290,6 +290,17 @@ impl Store {
         }
         Ok(backlog)
     }
+
+    /// Users whose credentials the token endpoint refused (parked until new ones are stored),
+    /// for readiness and metrics.
+    pub async fn parked_users(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM user_credentials WHERE parked_error IS NOT NULL",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
 }
 
 /// A `deliveries` row read back; a column that does not decode is an error, not a panic.

@@ -25,6 +25,10 @@ impl Handler<News> for TenantActor {
             SocketNews::Frame(Frame::Event(event)) => {
                 self.stats.events += 1;
                 *self.stats.by_type.entry(event.event).or_default() += 1;
+                self.deps
+                    .settings
+                    .metrics
+                    .event_received(self.id, event.event);
                 self.stats.last_event_at = Some(now_unix());
                 self.hand_off(event, ctx);
             }

@@ -68,6 +68,8 @@ pub struct TenantSettings {
     pub renew_margin: Duration,
     /// The socket's timers and limits.
     pub socket: SocketSettings,
+    /// Where events and reconnects are counted.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Default for TenantSettings {
@@ -82,6 +84,7 @@ impl Default for TenantSettings {
             credentials_retry: Duration::from_secs(300),
             renew_margin: Duration::from_secs(60),
             socket: SocketSettings::default(),
+            metrics: crate::metrics::Metrics::default(),
         }
     }
 }
@@ -394,6 +397,7 @@ impl TenantActor {
         let (tx, rx) = mpsc::unbounded_channel();
         if self.stats.connected_once {
             self.stats.reconnects += 1;
+            self.deps.settings.metrics.reconnected(self.id);
         }
         self.stats.connected_once = true;
         self.stats.enter(TenantState::Subscribed);

@@ -29,6 +29,19 @@ pub enum TenantState {
 }
 
 impl TenantState {
+    /// The name the API and the metrics use (`backingOff`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantState::Connecting => "connecting",
+            TenantState::Subscribed => "subscribed",
+            TenantState::BackingOff => "backingOff",
+            TenantState::CredentialsRejected => "credentialsRejected",
+            TenantState::Stopped => "stopped",
+            TenantState::Dead => "dead",
+            TenantState::Unresponsive => "unresponsive",
+        }
+    }
+
     /// False for an actor that is gone or stuck.
     pub fn is_running(self) -> bool {
         !matches!(self, TenantState::Dead | TenantState::Unresponsive)

@@ -62,6 +62,8 @@ pub struct TokenSettings {
     /// App contexts: how long callers may still present the access token a refresh replaced,
     /// so a client that raced the refresh is not locked out.
     pub previous_token_grace: Duration,
+    /// Where grants are counted.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Default for TokenSettings {
@@ -76,6 +78,7 @@ impl Default for TokenSettings {
             slow_down_step: Duration::from_secs(5),
             default_lifetime: Duration::from_secs(3600),
             previous_token_grace: Duration::from_secs(60),
+            metrics: crate::metrics::Metrics::default(),
         }
     }
 }

@@ -299,6 +299,18 @@ impl TokenActor {
                 .insert(record.endpoint, method);
         }
         let device_pending = matches!(done.outcome, Outcome::Pending | Outcome::SlowDown);
+        self.shared
+            .settings
+            .metrics
+            .token_grant(match &done.outcome {
+                Outcome::Token { .. } => "granted",
+                Outcome::Park { .. } => "parked",
+                Outcome::Transient { .. } => "transient",
+                Outcome::StoreFailed(_) => "store_failed",
+                Outcome::Pending => "pending",
+                Outcome::SlowDown => "slow_down",
+                Outcome::Superseded => "superseded",
+            });
         self.device_pending = device_pending;
         match done.outcome {
             Outcome::Token {
