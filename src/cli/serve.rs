@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use crate::app::{open_store_unmigrated, Application};
-use crate::cli::shutdown_signal;
+use crate::cli::shutdown_signal_installed;
 use crate::config::{ServeArgs, Settings};
 
 /// Runs the server until Ctrl-C or SIGTERM.
@@ -12,9 +12,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     crate::logging::init(settings.log_json);
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).await?;
+        // The handler is in place before the address is printed: whoever reads the address
+        // may send SIGTERM at once.
+        let stop = shutdown_signal_installed()?;
         crate::logging::stdout_line(&format!("xelion-cti listening on http://{}", app.addr()));
         app.run_until(async {
-            if let Err(e) = shutdown_signal().await {
+            if let Err(e) = stop.await {
                 tracing::error!(error = %e, "signals cannot be received; stopping");
             }
         })

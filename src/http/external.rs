@@ -103,6 +103,7 @@ pub async fn call_external(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
+    let call = call.with_own_scheme();
     let Some(access_token) = credentials(&req, "xelion_cti") else {
         return Err(call.error(ApiError::unauthenticated(
             "missing `Authorization: xelion_cti <access token>`",

@@ -156,6 +156,13 @@ impl Call {
         }
     }
 
+    /// The same call for an operation with an `Authorization` scheme of its own (not
+    /// `xelion`): its 401s are its own, not a complaint about the admin token's scheme.
+    pub fn with_own_scheme(mut self) -> Self {
+        self.auth_problem = None;
+        self
+    }
+
     /// Wraps an error for this call. A 401 for a request whose `Authorization` header was
     /// there but not usable says what is wrong with it rather than that it is missing.
     pub fn error(&self, err: ApiError) -> HttpError {
