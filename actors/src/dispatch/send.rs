@@ -252,25 +252,21 @@ fn token_trouble(e: TokenError) -> Sent {
         TokenError::Transient {
             message,
             retry_after,
-        } => Sent::Retry {
-            attempt: Attempt {
-                at: Timestamp::now(),
-                status: None,
-                duration_ms: 0,
-                excerpt: None,
-                error: Some(format!("no access token yet: {message}")),
-            },
-            retry_after,
+        } => no_token_yet(message, retry_after),
+        TokenError::Store(e) => no_token_yet(e.to_string(), None),
+    }
+}
+
+/// A round that got no access token for now: an attempt without a request, to retry.
+fn no_token_yet(why: String, retry_after: Option<Duration>) -> Sent {
+    Sent::Retry {
+        attempt: Attempt {
+            at: Timestamp::now(),
+            status: None,
+            duration_ms: 0,
+            excerpt: None,
+            error: Some(format!("no access token yet: {why}")),
         },
-        TokenError::Store(e) => Sent::Retry {
-            attempt: Attempt {
-                at: Timestamp::now(),
-                status: None,
-                duration_ms: 0,
-                excerpt: None,
-                error: Some(format!("no access token yet: {e}")),
-            },
-            retry_after: None,
-        },
+        retry_after,
     }
 }
