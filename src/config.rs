@@ -73,6 +73,10 @@ pub struct ServeArgs {
     /// Seconds one CRM request may take [default: 10].
     #[arg(long, env = "XCTI_CRM_REQUEST_TIMEOUT")]
     pub crm_request_timeout: Option<u64>,
+    /// Seconds a stopping server waits for CRM requests in flight to finish; what is not
+    /// finished by then is sent again after the next start [default: 10].
+    #[arg(long, env = "XCTI_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Option<u64>,
     /// Seconds one external API call may take before it answers 504 [default: 30].
     #[arg(long, env = "XCTI_EXTERNAL_REQUEST_TIMEOUT")]
     pub external_request_timeout: Option<u64>,
@@ -129,6 +133,7 @@ struct FileConfig {
     delivery_ttl_hours: Option<u64>,
     crm_requests_in_flight: Option<usize>,
     crm_request_timeout: Option<u64>,
+    shutdown_grace: Option<u64>,
     external_request_timeout: Option<u64>,
 }
 
@@ -292,6 +297,10 @@ impl Settings {
                         .crm_request_timeout
                         .or(file.crm_request_timeout)
                         .map_or(defaults.request_timeout, Duration::from_secs),
+                    drain_deadline: args
+                        .shutdown_grace
+                        .or(file.shutdown_grace)
+                        .map_or(defaults.drain_deadline, Duration::from_secs),
                     retry: RetryPolicy {
                         ttl: args
                             .delivery_ttl_hours

@@ -60,6 +60,8 @@ pub struct Supervisor {
     /// The outbox writer and the dispatcher; the writer is closed at shutdown after the
     /// tenants and before the store.
     pub(crate) pipeline: Pipeline,
+    /// How long a shutdown waits for the CRM requests in flight.
+    pub(crate) drain_deadline: Duration,
 }
 
 /// Timers and limits of everything the supervisor starts.
@@ -107,6 +109,7 @@ impl Supervisor {
             timeout: settings.dispatch.request_timeout,
             metrics: settings.metrics.clone(),
         };
+        let drain_deadline = settings.dispatch.drain_deadline;
         let dispatch =
             DispatchActor::new(store.clone(), writer.clone(), sender, settings.dispatch).start();
         let pipeline = Pipeline {
@@ -129,6 +132,7 @@ impl Supervisor {
             tenants: HashMap::new(),
             watch_every: WATCH_TENANTS_EVERY,
             watching: false,
+            drain_deadline,
         }
     }
 

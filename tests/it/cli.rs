@@ -194,8 +194,7 @@ fn database_urls_are_reported_once_with_what_to_do() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 
     // A PostgreSQL server without that database: said once.
-    let admin = std::env::var("XCTI_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = cti_actors::store::testdb::admin_url().unwrap_or_else(|e| panic!("{e}"));
     let missing = format!(
         "{}/xcti_no_such_db_{}",
         admin.rsplit_once('/').unwrap().0,

@@ -138,8 +138,7 @@ async fn take_database_away(app: &TestApp) -> Option<sqlx::AnyConnection> {
             Some(conn)
         }
         None => {
-            let admin = std::env::var("XCTI_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let admin = cti_actors::store::testdb::admin_url().unwrap_or_else(|e| panic!("{e}"));
             let name = app.db.url.rsplit('/').next().unwrap().to_string();
             let mut conn = sqlx::AnyConnection::connect(&admin).await.expect("admin");
             sqlx::query(sqlx::AssertSqlSafe(format!(

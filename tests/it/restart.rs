@@ -270,3 +270,94 @@ async fn pending_deliveries_survive_kill_9(backend: Backend) {
     .await;
 }
 both_backends!(pending_deliveries_survive_kill_9);
+
+async fn sigterm_lets_requests_in_flight_finish_and_loses_none(backend: Backend) {
+    use crate::delivery::World;
+    use cti_sim::api::{FaultKind, FaultSpec, Scenario};
+    use std::collections::BTreeMap;
+
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(SimConfig::default()).expect("simulators start");
+    let db = Database::fresh(backend);
+    let (mut server, url) = start(dir.path(), &db);
+    let w = World::register(TestApp::attach(url, db, sim)).await;
+    let control = w.app.control();
+    // Every CRM request takes 2 s: SIGTERM comes while the first ones are in flight.
+    control
+        .crm_fault(&FaultSpec {
+            path: Some("/cti-server-stub/*".into()),
+            latency_ms: Some(2000),
+            ..FaultSpec::new(FaultKind::Latency)
+        })
+        .await
+        .expect("latency");
+    // A missed call makes two deliveries, sent one after the other: 10 calls make 20.
+    for i in 0..10 {
+        let to = if i % 2 == 0 { "alice" } else { "bob" };
+        w.call(&format!("+316200{i:05}"), to, Scenario::Missed)
+            .await;
+    }
+    eventually("CRM requests in flight", || async {
+        let c = control.crm_counters().await.ok()?;
+        (c.resource_requests > 0).then_some(())
+    })
+    .await;
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(wait_exit(&mut server.0).code(), Some(0), "a clean stop");
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(
+        log.contains("dispatch drained"),
+        "the stop waited for the requests in flight:\n{log}"
+    );
+    control.clear_crm_faults().await.unwrap();
+    let before = control
+        .crm_requests_where(&[("status", "200")])
+        .await
+        .unwrap()
+        .len();
+    assert!(before > 0, "the requests in flight were answered");
+
+    let World {
+        app,
+        token,
+        xid,
+        crm,
+    } = w;
+    let (db, sim) = app.stop().await;
+    let (_server, url) = start(dir.path(), &db);
+    let w = World {
+        app: TestApp::attach(url, db, sim),
+        token,
+        xid,
+        crm,
+    };
+    // The log follows the CRM's answers by a batch.
+    eventually_within(
+        "all 20 delivered after the restart",
+        Duration::from_secs(60),
+        || async {
+            let list = w.deliveries("status=delivered&limit=100").await;
+            (list["deliveries"].as_array()?.len() == 20).then_some(())
+        },
+    )
+    .await;
+    let delivered = control
+        .crm_requests_where(&[("status", "200")])
+        .await
+        .unwrap();
+    let mut per_key: BTreeMap<&String, usize> = BTreeMap::new();
+    for r in &delivered {
+        *per_key.entry(&r.headers["idempotency-key"]).or_default() += 1;
+    }
+    assert_eq!(per_key.len(), 20, "every delivery arrived");
+    let repeated: Vec<_> = per_key.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        repeated.is_empty(),
+        "a request that finished during the stop was recorded, so it is not sent again: {repeated:?}"
+    );
+}
+both_backends!(sigterm_lets_requests_in_flight_finish_and_loses_none);

@@ -28,6 +28,8 @@ pub struct DispatchSettings {
     pub poll_every: Duration,
     /// Rows claimed per poll.
     pub claim_batch: u32,
+    /// How long a stopping server waits for the requests in flight ([`Drain`]).
+    pub drain_deadline: Duration,
     /// The retry schedule and time-to-live.
     pub retry: RetryPolicy,
     /// Where outcomes, attempts and render times are counted.
@@ -41,6 +43,7 @@ impl Default for DispatchSettings {
             request_timeout: Duration::from_secs(10),
             poll_every: Duration::from_secs(1),
             claim_batch: 1000,
+            drain_deadline: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             metrics: crate::metrics::Metrics::default(),
         }
@@ -66,6 +69,14 @@ pub struct DispatchActor {
     writer: OutboxWriter,
     /// Status updates, in the order they are made, to the task that queues them at the writer.
     updates: tokio::sync::mpsc::UnboundedSender<StatusUpdate>,
+    /// The task that hands `updates` to the writer; awaited by [`Drain`].
+    update_task: Option<tokio::task::JoinHandle<()>>,
+    /// Rounds running now.
+    in_flight: usize,
+    /// Set by [`Drain`]: nothing new is started.
+    draining: bool,
+    /// Told when the last round in flight ends during a drain.
+    drained: Vec<tokio::sync::oneshot::Sender<()>>,
     sender: Sender,
     settings: DispatchSettings,
     lanes: Lanes<Delivery>,
@@ -89,7 +100,7 @@ impl DispatchActor {
     ) -> Self {
         let (updates, mut queued) = tokio::sync::mpsc::unbounded_channel::<StatusUpdate>();
         let to_writer = writer.clone();
-        tokio::spawn(async move {
+        let update_task = tokio::spawn(async move {
             while let Some(update) = queued.recv().await {
                 if to_writer.queue_record(update).await.is_err() {
                     tracing::warn!(
@@ -101,6 +112,10 @@ impl DispatchActor {
         });
         DispatchActor {
             updates,
+            update_task: Some(update_task),
+            in_flight: 0,
+            draining: false,
+            drained: Vec::new(),
             lanes: Lanes::new(settings.per_crm_in_flight),
             store,
             writer,
@@ -125,6 +140,10 @@ impl DispatchActor {
     }
 
     fn take(&mut self, deliveries: Vec<Delivery>) {
+        if self.draining {
+            // Stored and leased: the next start releases and sends them.
+            return;
+        }
         for d in deliveries {
             if let Some((_, _)) = self.deferred.remove(&d.id) {
                 self.lanes.resume(d);
@@ -135,7 +154,11 @@ impl DispatchActor {
     }
 
     fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.draining {
+            return;
+        }
         while let Some(d) = self.lanes.next_ready() {
+            self.in_flight += 1;
             let cached = self.targets.get(&d.crm_context_id).cloned();
             let store = self.store.clone();
             let sender = self.sender.clone();
@@ -167,7 +190,13 @@ impl DispatchActor {
                                 act.targets.insert(d.crm_context_id, t);
                             }
                         }
+                        act.in_flight -= 1;
                         act.settle(d, round);
+                        if act.draining && act.in_flight == 0 {
+                            for waiter in act.drained.drain(..) {
+                                let _ = waiter.send(());
+                            }
+                        }
                         act.pump(ctx);
                     }),
             );
@@ -241,7 +270,7 @@ impl DispatchActor {
     }
 
     fn poll(&mut self, ctx: &mut Context<Self>) {
-        if self.polling {
+        if self.polling || self.draining {
             return;
         }
         self.polling = true;
@@ -379,5 +408,60 @@ impl Handler<TenantChanged> for DispatchActor {
             }
             tracing::info!(id = %xid, dropped = gone.len() + deferred.len(), "integration deleted: its deliveries stop");
         }
+    }
+}
+
+/// The server is stopping: start nothing new, wait up to `deadline` for the rounds in flight,
+/// and hand every outcome recorded so far to the writer. Deliveries not finished stay in the
+/// outbox (leased; the next start releases and sends them). Answers what was left unfinished.
+#[derive(Message)]
+#[rtype(result = "Drained")]
+pub struct Drain {
+    pub deadline: Duration,
+}
+
+/// How a [`Drain`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, MessageResponse)]
+pub struct Drained {
+    /// Rounds in flight when the drain began.
+    pub in_flight: usize,
+    /// Rounds still in flight at the deadline (sent again after the next start).
+    pub unfinished: usize,
+}
+
+impl Handler<Drain> for DispatchActor {
+    type Result = ResponseActFuture<Self, Drained>;
+
+    fn handle(&mut self, msg: Drain, _: &mut Context<Self>) -> Self::Result {
+        self.draining = true;
+        let in_flight = self.in_flight;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if in_flight == 0 {
+            let _ = tx.send(());
+        } else {
+            self.drained.push(tx);
+        }
+        Box::pin(
+            async move {
+                let _ = tokio::time::timeout(msg.deadline, rx).await;
+            }
+            .into_actor(self)
+            .then(move |(), act, _| {
+                let unfinished = act.in_flight;
+                // Closing the channel lets the task pass on what is queued, then end.
+                act.updates = tokio::sync::mpsc::unbounded_channel().0;
+                let task = act.update_task.take();
+                async move {
+                    if let Some(task) = task {
+                        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+                    }
+                    Drained {
+                        in_flight,
+                        unfinished,
+                    }
+                }
+                .into_actor(act)
+            }),
+        )
     }
 }

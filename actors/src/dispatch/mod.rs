@@ -12,7 +12,9 @@ pub mod send;
 
 use actix::Addr;
 
-pub use actor::{Dispatch, DispatchActor, DispatchSettings, PollNow, TenantChanged};
+pub use actor::{
+    Dispatch, DispatchActor, DispatchSettings, Drain, Drained, PollNow, TenantChanged,
+};
 
 use crate::outbox::OutboxWriter;
 
