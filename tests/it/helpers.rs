@@ -446,6 +446,16 @@ pub fn spawn_serve(
     database_url: &str,
     master_key: Option<&str>,
 ) -> (std::process::Child, String) {
+    spawn_serve_with(dir, database_url, master_key, &[])
+}
+
+/// [`spawn_serve`] with more environment (`RUST_LOG` is `info` unless given).
+pub fn spawn_serve_with(
+    dir: &std::path::Path,
+    database_url: &str,
+    master_key: Option<&str>,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
     let mut cmd = xcti();
     cmd.args([
@@ -469,6 +479,7 @@ pub fn spawn_serve(
     if let Some(key) = master_key {
         cmd.env("XCTI_MASTER_KEY", key);
     }
+    cmd.envs(env.iter().copied());
     let mut child = cmd.spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())

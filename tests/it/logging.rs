@@ -152,3 +152,73 @@ async fn unreachable_xelion_is_a_warning_with_url_and_reason_in_a_plain_log() {
     );
     assert!(!log.contains("S3CRET-pw-4f1c"), "never a password");
 }
+
+/// `--log-json` with `RUST_LOG=debug`: every line is one JSON object, and what a tenant and a
+/// delivery log carries their span with the ids (the tenant's id, the delivery's id and
+/// tenant).
+#[actix_rt::test]
+async fn json_logs_carry_a_span_per_tenant_and_per_delivery() {
+    use crate::delivery::World;
+    use crate::helpers::{spawn_serve_with, Backend, Database, TestApp};
+    use cti_sim::api::Scenario;
+
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(SimConfig::default()).expect("simulators start");
+    let db = Database::fresh(Backend::Sqlite);
+    let (mut child, addr) = spawn_serve_with(
+        dir.path(),
+        &db.url,
+        Some(&db.key),
+        &[("XCTI_LOG_JSON", "true"), ("RUST_LOG", "debug")],
+    );
+    let w = World::register(TestApp::attach(format!("http://{addr}"), db, sim)).await;
+    w.call("+31612345678", "alice", Scenario::Answered).await;
+    crate::helpers::eventually("the call's deliveries delivered", || async {
+        let list = w.deliveries("status=delivered").await;
+        (list["deliveries"].as_array()?.len() >= 2).then_some(())
+    })
+    .await;
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(wait_exit(&mut child).code(), Some(0));
+
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let xid = w.xid.to_string();
+    let in_span = |name: &str, key: &str, value: &str| {
+        lines.iter().any(|l| {
+            l["spans"].as_array().is_some_and(|spans| {
+                spans
+                    .iter()
+                    .any(|s| s["name"] == name && s[key].as_str() == Some(value))
+            })
+        })
+    };
+    assert!(
+        in_span("tenant", "id", &xid),
+        "a line in the tenant's span with its id {xid}:\n{log}"
+    );
+    let delivered: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "delivered")
+        .collect();
+    assert!(
+        delivered.len() >= 2,
+        "each delivery logs its outcome:\n{log}"
+    );
+    for line in delivered {
+        let span = &line["span"];
+        assert_eq!(span["name"], "delivery", "{line}");
+        assert_eq!(span["tenant"].as_str(), Some(xid.as_str()), "{line}");
+        assert!(
+            span["id"].as_str().is_some_and(|id| !id.is_empty()),
+            "{line}"
+        );
+    }
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
+use tracing::Instrument as _;
 
 use super::lanes::{LaneKey, Lanes, Queued};
 use super::outcome::RetryPolicy;
@@ -164,6 +165,7 @@ impl DispatchActor {
             let sender = self.sender.clone();
             let cache = self.cache.clone();
             let gen = self.targets_gen;
+            let span = delivery_span(&d);
             let job = async move {
                 let (target, loaded) = match cached {
                     Some(t) => (Some(t), false),
@@ -181,7 +183,8 @@ impl DispatchActor {
                 };
                 let round = sender.round(target.clone(), &d).await;
                 (d, loaded.then_some(target).flatten(), Some(round))
-            };
+            }
+            .instrument(span);
             ctx.spawn(
                 job.into_actor(self)
                     .map(move |(d, target, round), act, ctx| {
@@ -205,6 +208,7 @@ impl DispatchActor {
 
     /// Records how a round ended and moves the lane on (or keeps it for a retry).
     fn settle(&mut self, d: Delivery, round: Option<Round>) {
+        let _span = delivery_span(&d).entered();
         let key = d.lane();
         let now = Timestamp::now();
         let Some(round) = round else {
@@ -244,6 +248,12 @@ impl DispatchActor {
                 );
                 match next {
                     Some(at) => {
+                        tracing::info!(
+                            crm_status = ?attempt.status,
+                            error = attempt.error.as_deref().unwrap_or(""),
+                            retry_at = %Timestamp::from_system_time(at).as_created_at(),
+                            "the CRM did not take the delivery now; retrying"
+                        );
                         self.record(StatusUpdate::RetryAt {
                             id: d.id,
                             attempt,
@@ -265,6 +275,18 @@ impl DispatchActor {
                 }
             }
         };
+        match &update {
+            StatusUpdate::Delivered { attempt, .. } => {
+                tracing::debug!(crm_status = ?attempt.status, ms = attempt.duration_ms, "delivered")
+            }
+            StatusUpdate::Failed { reason, .. } => {
+                tracing::warn!(reason = %reason, "delivery failed")
+            }
+            StatusUpdate::Held { reason, .. } => {
+                tracing::info!(reason = %reason, "delivery held until the user is authorised again")
+            }
+            _ => {}
+        }
         self.record(update);
         self.lanes.finish(d.id.0, &key);
     }
@@ -292,6 +314,18 @@ impl DispatchActor {
             }
         }));
     }
+}
+
+/// The span of everything done for one delivery: its id and whose it is.
+fn delivery_span(d: &Delivery) -> tracing::Span {
+    tracing::info_span!(
+        "delivery",
+        id = %d.id,
+        tenant = %d.xelion_context_id,
+        crm_context = %d.crm_context_id,
+        user = %d.user_id,
+        event = %d.xelion_event
+    )
 }
 
 /// A crm context's prefix and compiled mappings; `None` if it no longer exists.

@@ -187,7 +187,10 @@ impl Throwaway {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let started = Instant::now();
         loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+            // Accepting TCP is not yet accepting sessions ("the database system is starting
+            // up"): pg_isready tells the difference.
+            let listening = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok();
+            if listening && ready(&bin, port) {
                 break;
             }
             let exited = watchdog.try_wait().ok().flatten().is_some();
@@ -275,6 +278,20 @@ fn postgres_bin_dir() -> Option<PathBuf> {
         .collect();
     versions.sort();
     versions.pop().map(|(_, bin)| bin)
+}
+
+/// Whether the server on `port` accepts sessions (`pg_isready`; without it, listening is taken
+/// as ready).
+fn ready(bin: &Path, port: u16) -> bool {
+    let tool = bin.join("pg_isready");
+    if !tool.is_file() {
+        return true;
+    }
+    Command::new(tool)
+        .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// `program` as a command, run through `run_as` (a `setpriv ...` prefix) when given.

@@ -129,7 +129,7 @@ pub(super) async fn login(
                 "xelion-cti-events-{id}-{:08x}",
                 rand::thread_rng().gen::<u32>()
             );
-            tracing::info!(%id,
+            tracing::info!(
                 "an earlier event session still lives; opening one under a new userSpace"
             );
             let s = deps.xelion.login(ep, user, password, &space).await?;

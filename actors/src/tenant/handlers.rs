@@ -21,6 +21,7 @@ impl Handler<News> for TenantActor {
         if msg.gen != self.gen {
             return;
         }
+        let _span = self.span.clone().entered();
         match msg.news {
             SocketNews::Frame(Frame::Event(event)) => {
                 self.stats.events += 1;
@@ -34,11 +35,11 @@ impl Handler<News> for TenantActor {
             }
             SocketNews::Frame(Frame::Rejected(why)) => {
                 *self.stats.rejected.entry(why.as_str()).or_default() += 1;
-                tracing::warn!(tenant = %self.label, id = %self.id, reason = why.as_str(), "websocket frame dropped");
+                tracing::warn!(reason = why.as_str(), "websocket frame dropped");
             }
             SocketNews::Frame(Frame::Other) => {}
             SocketNews::Subscribed(events) => {
-                tracing::info!(tenant = %self.label, id = %self.id, events = ?events, "subscriptions changed");
+                tracing::info!(events = ?events, "subscriptions changed");
                 self.stats.subscribed = events;
             }
         }

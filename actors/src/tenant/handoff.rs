@@ -29,7 +29,7 @@ impl TenantActor {
         let deliveries = self.routes.deliveries(self.id, &event);
         if deliveries.is_empty() {
             self.stats.events_unrouted += 1;
-            tracing::debug!(tenant = %self.label, id = %self.id, event = %event.event, "call event of no registered user");
+            tracing::debug!(event = %event.event, "call event of no registered user");
             return;
         }
         self.handoff.waiting.extend(deliveries);
@@ -63,7 +63,8 @@ impl TenantActor {
                             act.write_outbox(ctx);
                         }
                         Err(e) => {
-                            tracing::warn!(tenant = %act.label, id = %act.id, error = %e, deliveries = batch.len(), "the outbox did not take deliveries; trying again");
+                            let _span = act.span.clone().entered();
+                            tracing::warn!(error = %e, deliveries = batch.len(), "the outbox did not take deliveries; trying again");
                             for d in batch.into_iter().rev() {
                                 act.handoff.waiting.push_front(d);
                             }

@@ -27,6 +27,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use rand::Rng;
 use tokio::sync::mpsc;
+use tracing::Instrument as _;
 
 use self::backoff::Backoff;
 use self::connect::{is_credentials_rejected, login, Attempt, Attempted, Failure};
@@ -172,6 +173,8 @@ pub struct TenantActor {
     /// The routing table of the loaded configuration.
     routes: Arc<Routes>,
     handoff: Handoff,
+    /// The span of everything this tenant logs: its id and, once loaded, host/tenant.
+    pub(super) span: tracing::Span,
 }
 
 impl TenantActor {
@@ -196,6 +199,7 @@ impl TenantActor {
             stopping: false,
             routes: Arc::new(Routes::default()),
             handoff: Handoff::default(),
+            span: tracing::info_span!("tenant", id = %id, tenant = tracing::field::Empty),
         }
     }
 
@@ -255,7 +259,8 @@ impl TenantActor {
             Ok(Some(config)) => act.loaded(config, ctx),
             Ok(None) => act.stop_now(ctx),
             Err(e) => {
-                tracing::warn!(id = %act.id, error = %e, "tenant could not be loaded; retrying");
+                let _span = act.span.clone().entered();
+                tracing::warn!(error = %e, "tenant could not be loaded; retrying");
                 ctx.run_later(Duration::from_secs(5), |act, ctx| act.reload(ctx));
             }
         }));
@@ -266,19 +271,21 @@ impl TenantActor {
             return;
         }
         self.label = format!("{}/{}", config.endpoint.host, config.endpoint.tenant);
+        self.span.record("tenant", self.label.as_str());
+        let _span = self.span.clone().entered();
         if let Some((space, token)) = config.stored_session.take() {
             self.user_space = space;
             self.previous_token = token;
         }
         self.routes = config.routes.clone();
         let Some(old) = self.config.replace(config.clone()) else {
-            tracing::info!(tenant = %self.label, id = %self.id, mappings = config.mappings, "tenant loaded");
+            tracing::info!(mappings = config.mappings, "tenant loaded");
             let delay = self.first_delay;
             self.schedule_attempt(ctx, delay);
             return;
         };
         if !old.same_login(&config) {
-            tracing::info!(tenant = %self.label, id = %self.id, "Xelion environment or admin credentials changed; reconnecting");
+            tracing::info!("Xelion environment or admin credentials changed; reconnecting");
             self.teardown(Some(old.endpoint));
             self.backoff.reset();
             self.schedule_attempt(ctx, Duration::ZERO);
@@ -293,7 +300,7 @@ impl TenantActor {
     /// Ends the socket, the timers and the session; the logout runs in the background.
     fn teardown(&mut self, logout_at: Option<XelionEndpoint>) {
         if let Some(logout) = self.end_session(logout_at) {
-            actix::spawn(logout);
+            actix::spawn(logout.instrument(self.span.clone()));
         }
     }
 
@@ -346,12 +353,14 @@ impl TenantActor {
         let gen = self.gen;
         let fut = job
             .run()
+            .instrument(self.span.clone())
             .into_actor(self)
             .map(move |res, act, ctx| act.attempted(gen, res, ctx));
         self.pending = Some(ctx.spawn(fut));
     }
 
     fn attempted(&mut self, gen: u64, res: Attempted, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         if let Some((session, space)) = res.fresh {
             self.adopt_session(session, space, ctx);
         }
@@ -380,11 +389,14 @@ impl TenantActor {
         self.user_space = space.clone();
         self.previous_token = Some(token.clone());
         self.session = Some(session);
-        actix::spawn(async move {
-            if let Err(e) = store.save_event_session(id, &space, Some(&token)).await {
-                tracing::warn!(%id, error = %e, "event session could not be stored");
+        actix::spawn(
+            async move {
+                if let Err(e) = store.save_event_session(id, &space, Some(&token)).await {
+                    tracing::warn!(error = %e, "event session could not be stored");
+                }
             }
-        });
+            .instrument(self.span.clone()),
+        );
         self.schedule_renew(ctx);
     }
 
@@ -394,6 +406,7 @@ impl TenantActor {
         events: BTreeSet<XelionEvent>,
         ctx: &mut Context<Self>,
     ) {
+        let _span = self.span.clone().entered();
         let (tx, rx) = mpsc::unbounded_channel();
         if self.stats.connected_once {
             self.stats.reconnects += 1;
@@ -402,7 +415,7 @@ impl TenantActor {
         self.stats.connected_once = true;
         self.stats.enter(TenantState::Subscribed);
         self.stats.subscribed = events.clone();
-        tracing::info!(tenant = %self.label, id = %self.id, events = ?events, "subscribed");
+        tracing::info!(events = ?events, "subscribed");
         if let Some(wanted) = self.config.as_ref().map(|c| &c.events) {
             if *wanted != events {
                 let _ = tx.send(SocketCmd::Subscribe(wanted.clone()));
@@ -431,6 +444,7 @@ impl TenantActor {
     }
 
     fn failed(&mut self, failure: Failure, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         let s = &self.deps.settings;
         let message = failure.to_string();
         let (state, delay) = match &failure {
@@ -453,9 +467,9 @@ impl TenantActor {
             _ => (TenantState::BackingOff, self.backoff.next_delay()),
         };
         if state == TenantState::CredentialsRejected {
-            tracing::warn!(tenant = %self.label, id = %self.id, error = %message, "Xelion refused the admin credentials; update them through the API");
+            tracing::warn!(error = %message, "Xelion refused the admin credentials; update them through the API");
         } else {
-            tracing::warn!(tenant = %self.label, id = %self.id, error = %message, retry_in = ?delay, "Xelion event session failed");
+            tracing::warn!(error = %message, retry_in = ?delay, "Xelion event session failed");
         }
         self.stats.last_error = Some(message);
         self.stats.enter(state);
@@ -463,6 +477,7 @@ impl TenantActor {
     }
 
     fn socket_ended(&mut self, gen: u64, res: Result<(), SocketError>, ctx: &mut Context<Self>) {
+        let _span = self.span.clone().entered();
         if gen != self.gen || self.stopping {
             return;
         }
@@ -472,7 +487,7 @@ impl TenantActor {
             Err(e) => e,
         };
         let delay = self.backoff.next_delay();
-        tracing::warn!(tenant = %self.label, id = %self.id, error = %err, retry_in = ?delay, "Xelion websocket lost");
+        tracing::warn!(error = %err, retry_in = ?delay, "Xelion websocket lost");
         self.stats.last_error = Some(err.to_string());
         self.stats.enter(TenantState::BackingOff);
         self.schedule_attempt(ctx, delay);
@@ -515,7 +530,7 @@ impl TenantActor {
             {
                 Ok(s) => Ok((s, space)),
                 Err(e) => {
-                    tracing::info!(%id, error = %e, "session renewal failed; logging in again");
+                    tracing::info!(error = %e, "session renewal failed; logging in again");
                     let previous = Some(session.authentication.clone());
                     login(
                         &deps,
@@ -531,16 +546,20 @@ impl TenantActor {
             }
         };
         let gen = self.gen;
-        self.renew = Some(ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
-            Ok((session, space)) if !act.stopping => act.adopt_session(session, space, ctx),
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(id = %act.id, error = %e, "Xelion session lost; the next connection logs in");
-                if act.gen == gen {
-                    act.session = None;
+        let fut = fut.instrument(self.span.clone());
+        self.renew = Some(
+            ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| match res {
+                Ok((session, space)) if !act.stopping => act.adopt_session(session, space, ctx),
+                Ok(_) => {}
+                Err(e) => {
+                    let _span = act.span.clone().entered();
+                    tracing::warn!(error = %e, "Xelion session lost; the next connection logs in");
+                    if act.gen == gen {
+                        act.session = None;
+                    }
                 }
-            }
-        })));
+            })),
+        );
     }
 
     fn stop_now(&mut self, ctx: &mut Context<Self>) {
@@ -561,6 +580,7 @@ impl Actor for TenantActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        tracing::info!(tenant = %self.label, id = %self.id, "tenant stopped");
+        let _span = self.span.clone().entered();
+        tracing::info!("tenant stopped");
     }
 }
