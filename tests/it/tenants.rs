@@ -292,6 +292,10 @@ async fn rejected_credentials_wait_for_new_ones(backend: Backend) {
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     wait_state(&app, xid, &token, "subscribed").await;
-    assert_eq!(admin_sockets(&app).await.len(), 1);
+    // The simulator lists the socket once its side of the handshake is done.
+    eventually("one admin socket at the simulator", || async {
+        (admin_sockets(&app).await.len() == 1).then_some(())
+    })
+    .await;
 }
 both_backends!(rejected_credentials_wait_for_new_ones);
