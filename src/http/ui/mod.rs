@@ -228,29 +228,29 @@ async fn login(req: HttpRequest, supervisor: Sup, body: web::Bytes) -> HttpRespo
 
 /// The checks of a POST of a logged-in page: its origin, the session cookie and the form's
 /// CSRF value. Answers the session's token and the form, or the refusal.
-fn checked_post(req: &HttpRequest, body: &[u8]) -> Result<(String, Form), HttpResponse> {
+fn checked_post(req: &HttpRequest, body: &[u8]) -> Result<(String, Form), Box<HttpResponse>> {
     guard::same_origin(req)
-        .map_err(|why| message_page(req, StatusCode::FORBIDDEN, "Refused", &why))?;
+        .map_err(|why| Box::new(message_page(req, StatusCode::FORBIDDEN, "Refused", &why)))?;
     let form = Form::parse(body)
-        .map_err(|why| message_page(req, StatusCode::BAD_REQUEST, "Bad form", &why))?;
+        .map_err(|why| Box::new(message_page(req, StatusCode::BAD_REQUEST, "Bad form", &why)))?;
     let Some(token) = guard::cookie(req, SESSION_COOKIE) else {
-        return Err(login_page(
+        return Err(Box::new(login_page(
             req,
             LoginData {
                 notice: Some("Log in first.".into()),
                 ..LoginData::default()
             },
             StatusCode::UNAUTHORIZED,
-        ));
+        )));
     };
     let expected = guard::csrf_for_session(&token);
     if !guard::same_secret(&expected, form.text(CSRF_FIELD)) {
-        return Err(message_page(
+        return Err(Box::new(message_page(
             req,
             StatusCode::FORBIDDEN,
             "Refused",
             "the form's CSRF value is missing or wrong; reload /ui and try again",
-        ));
+        )));
     }
     Ok((token, form))
 }
@@ -259,7 +259,7 @@ fn checked_post(req: &HttpRequest, body: &[u8]) -> Result<(String, Form), HttpRe
 async fn logout(req: HttpRequest, supervisor: Sup, body: web::Bytes) -> HttpResponse {
     let (token, _) = match checked_post(&req, &body) {
         Ok(checked) => checked,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     match ask(&supervisor, Logout { token: Some(token) }).await {
         Ok(()) | Err(ApiError::NotAuthenticated(_)) => see_other("/ui")
@@ -278,7 +278,7 @@ async fn retry(
 ) -> HttpResponse {
     let (token, _) = match checked_post(&req, &body) {
         Ok(checked) => checked,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let (xid, id) = path.into_inner();
     match ask(
@@ -301,7 +301,7 @@ async fn retry(
 async fn preview(req: HttpRequest, supervisor: Sup, body: web::Bytes) -> HttpResponse {
     let (token, form) = match checked_post(&req, &body) {
         Ok(checked) => checked,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let csrf = guard::csrf_for_session(&token);
     let mut data: StatusData = match page::gather(&supervisor, &token, csrf).await {
