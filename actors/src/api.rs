@@ -43,6 +43,20 @@ pub struct SessionLoginResponse {
     pub valid_until: String,
 }
 
+/// The caller's API session, as the status page shows it. No token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    /// The Xelion administrator who logged in.
+    pub username: String,
+    /// The Xelion host of the session's scope.
+    pub host: String,
+    /// The Xelion tenant of the session's scope.
+    pub tenant: String,
+    /// When the session ends (`yyyy-MM-dd HH:mm:ss` UTC).
+    pub valid_until: String,
+}
+
 /// `xelionContext` of `POST /api/crm-integrations`.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -202,6 +216,23 @@ pub struct UserView {
     pub xelion_oid: String,
     /// Xelion user name.
     pub xelion_username: String,
+}
+
+/// A user whose CRM credentials need re-authorisation (the token endpoint refused them;
+/// deliveries are held until new ones are stored). No secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReauthorisationView {
+    /// The user.
+    pub user_id: UserId,
+    /// Its crm context.
+    pub crm_context_id: CrmContextId,
+    /// Xelion user name.
+    pub xelion_username: String,
+    /// The OAuth error code (`invalid_grant`, ...).
+    pub error: String,
+    /// Since when (`yyyy-MM-dd HH:mm:ss` UTC).
+    pub since: Option<String>,
 }
 
 /// `PUT /api/users/{userId}`.

@@ -83,6 +83,20 @@ command!(
 );
 
 command!(
+    /// The status page: the caller's session (who, which host and tenant), without its token.
+    query authenticated CurrentSession {} -> SessionView,
+    |_admin, scope, _m| {
+        let s = scope.session();
+        Ok(SessionView {
+            username: s.username.clone(),
+            host: s.host.clone(),
+            tenant: s.tenant.clone(),
+            valid_until: crate::clock::xelion_date(s.valid_until),
+        })
+    }
+);
+
+command!(
     /// `POST /api/crm-integrations`.
     change CreateIntegration { req: CrmIntegrationRequest, source: String } -> CrmIntegrationResponse,
     |admin, m| admin.create_integration(m.req, &m.source).await
@@ -205,6 +219,13 @@ command!(
     /// Readiness and metrics: users needing re-authorisation.
     query ParkedUsers {} -> u64,
     |admin, _m| admin.store().parked_users().await.map_err(ApiError::from)
+);
+
+command!(
+    /// The status page: the users of a tenant needing re-authorisation.
+    query authenticated UsersNeedingReauthorisation { xelion_context_id: XelionContextId }
+        -> Vec<ReauthorisationView>,
+    |admin, scope, m| admin.users_needing_reauthorisation(scope, m.xelion_context_id).await
 );
 
 command!(

@@ -33,6 +33,7 @@ fn route_table() -> &'static Vec<(Vec<String>, String)> {
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
         let mut table: Vec<(Vec<String>, String)> = OWN_ROUTES
             .iter()
+            .chain(super::ui::ROUTES.iter())
             .map(|(p, m)| (segments(p), m.to_string()))
             .collect();
         if let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) {
@@ -161,6 +162,11 @@ mod tests {
         assert_eq!(allowed_methods("/api/users/3"), ["DELETE", "GET", "PUT"]);
         assert_eq!(allowed_methods("/api/users/3/clientid/update"), ["POST"]);
         assert_eq!(allowed_methods("/health"), ["GET"]);
+        assert_eq!(allowed_methods("/ui"), ["GET"]);
+        assert_eq!(
+            allowed_methods("/ui/integrations/1/deliveries/2/retry"),
+            ["POST"]
+        );
         assert!(allowed_methods("/api/nothing").is_empty());
         assert!(allowed_methods("/api/users//x").is_empty());
     }

@@ -24,6 +24,7 @@ pub mod mappings;
 pub mod metrics;
 pub mod openapi;
 pub mod session;
+pub mod ui;
 pub mod user_tokens;
 pub mod users;
 pub mod xelion_environment;
@@ -64,10 +65,28 @@ impl ResponseError for HttpError {
         StatusCode::from_u16(self.err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
-    /// The one place an error becomes an answer, so the one place it is logged: a server-side
-    /// failure at ERROR (with its detail, which the answer never carries), a caller's mistake
-    /// at DEBUG.
+    /// The one place an error becomes an answer, so the one place it is logged (see
+    /// [`HttpError::log`]).
     fn error_response(&self) -> HttpResponse {
+        self.log();
+        let spec = self.err.spec();
+        let mut resp = HttpResponse::build(self.status_code());
+        if let ApiError::RateLimited { retry_after } = self.err {
+            resp.insert_header(("Retry-After", retry_after.to_string()));
+        }
+        resp.json(ErrorBody {
+            error_code: spec.code,
+            message: self.err.to_string(),
+            info: self.resource.clone(),
+        })
+    }
+}
+
+impl HttpError {
+    /// Logs the error as it is answered: a server-side failure at ERROR (with its detail,
+    /// which the answer never carries), a caller's mistake at DEBUG. The status page calls it
+    /// for the errors it shows.
+    pub(crate) fn log(&self) {
         let spec = self.err.spec();
         match &self.err {
             ApiError::Internal { context, detail } => tracing::error!(
@@ -104,15 +123,6 @@ impl ResponseError for HttpError {
                 "{err}"
             ),
         }
-        let mut resp = HttpResponse::build(self.status_code());
-        if let ApiError::RateLimited { retry_after } = self.err {
-            resp.insert_header(("Retry-After", retry_after.to_string()));
-        }
-        resp.json(ErrorBody {
-            error_code: spec.code,
-            message: self.err.to_string(),
-            info: self.resource.clone(),
-        })
     }
 }
 
@@ -275,7 +285,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(external::routes)
         .configure(openapi::routes)
         .configure(health::routes)
-        .configure(metrics::routes);
+        .configure(metrics::routes)
+        .configure(ui::routes);
 }
 
 /// Logs each request (method, path, status, time; never headers or bodies).

@@ -17,14 +17,14 @@ use crate::both_backends;
 use crate::helpers::*;
 
 /// The server's database, opened beside it.
-async fn store(app: &TestApp) -> Store {
+pub(crate) async fn store(app: &TestApp) -> Store {
     let cipher = Cipher::from_base64(&app.db.key).unwrap();
     Store::open(&app.db.url, cipher).await.unwrap()
 }
 
 /// Deliveries of alice and bob: for calls 0..n, alice's newCallEvent and bob's
 /// callHungUpEvent, each call a second after the previous, starting `start`.
-async fn seed(
+pub(crate) async fn seed(
     s: &Store,
     xid: i64,
     crm: i64,
@@ -77,7 +77,7 @@ async fn seed(
     (all, alice, bob)
 }
 
-fn attempt(status: u16, excerpt: &str) -> Attempt {
+pub(crate) fn attempt(status: u16, excerpt: &str) -> Attempt {
     Attempt {
         at: Timestamp::now(),
         status: Some(status),

@@ -48,6 +48,12 @@ fn demo_shows_calls_reaching_the_crm_and_exits() {
         "{out}"
     );
     assert!(out.contains("Authorization: xelion "), "{out}");
+    // The status page's address.
+    let ui = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("Status page"))
+        .unwrap_or_else(|| panic!("no status page line:\n{out}"));
+    assert!(ui.contains("/ui "), "{ui}");
     // Two calls of different kinds, their events, and the CRM requests they became, as
     // the users involved, answered 200.
     assert!(

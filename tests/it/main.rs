@@ -24,6 +24,8 @@ mod secrets;
 mod session;
 mod tenants;
 mod tokens;
+mod ui;
+mod ui_browser;
 mod user_oid;
 mod user_tokens;
 mod users;

@@ -4,12 +4,34 @@
 use super::validate::non_empty;
 use super::views::user_view;
 use super::{Admin, Scope, TenantChange};
-use crate::api::{UserUpdateRequest, UserView};
-use crate::domain::{CredentialKind, UserId};
+use crate::api::{ReauthorisationView, UserUpdateRequest, UserView};
+use crate::clock::xelion_date;
+use crate::domain::{CredentialKind, UserId, XelionContextId};
 use crate::error::ApiError;
 use crate::secrets::Secret;
 
 impl Admin {
+    /// The users of a xelion context in the caller's scope whose credentials need
+    /// re-authorisation.
+    pub async fn users_needing_reauthorisation(
+        &self,
+        scope: &Scope,
+        xid: XelionContextId,
+    ) -> Result<Vec<ReauthorisationView>, ApiError> {
+        self.scoped_context(scope, xid).await?;
+        let parked = self.store.parked_users_of(xid).await?;
+        Ok(parked
+            .into_iter()
+            .map(|p| ReauthorisationView {
+                user_id: p.id,
+                crm_context_id: p.crm_context_id,
+                xelion_username: p.xelion_username,
+                error: p.error,
+                since: p.since.map(xelion_date),
+            })
+            .collect())
+    }
+
     /// `GET /api/users/{id}`.
     pub async fn get_user(&self, scope: &Scope, uid: UserId) -> Result<UserView, ApiError> {
         let (_, user) = self.scoped_user(scope, uid).await?;

@@ -46,7 +46,7 @@ pub(crate) use outbox_write::take_inserted;
 pub use retention::{PrunePlan, Pruned, Retention};
 pub use sessions::ApiSession;
 pub use tokens::{GrantWrite, TokenEndpointId, TokenRecord};
-pub use users::{NewUserCredentials, UserCredentials, UserSecrets};
+pub use users::{NewUserCredentials, ParkedUser, UserCredentials, UserSecrets};
 pub use xelion_contexts::XelionContext;
 
 pub use event_sessions::EventSession;

@@ -24,6 +24,18 @@ pub struct UserCredentials {
     pub created_at: String,
 }
 
+/// A user whose CRM credentials the token endpoint refused, parked until new ones are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedUser {
+    pub id: UserId,
+    pub crm_context_id: CrmContextId,
+    pub xelion_username: String,
+    /// The OAuth error code that parked the user.
+    pub error: String,
+    /// When (unix seconds).
+    pub since: Option<i64>,
+}
+
 /// The decrypted OAuth secrets of one user.
 #[derive(Debug, Clone, Default)]
 pub struct UserSecrets {
@@ -166,6 +178,34 @@ impl Store {
             .await?;
         }
         Ok(created)
+    }
+
+    /// The parked users of a xelion context, by id.
+    pub async fn parked_users_of(
+        &self,
+        xelion_context_id: XelionContextId,
+    ) -> StoreResult<Vec<ParkedUser>> {
+        let rows = sqlx::query(
+            "SELECT id, crm_context_id, xelion_username, parked_error, parked_at \
+             FROM user_credentials WHERE xelion_context_id = $1 AND parked_error IS NOT NULL \
+             ORDER BY id",
+        )
+        .bind(xelion_context_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ParkedUser {
+                    id: r.try_get("id")?,
+                    crm_context_id: r.try_get("crm_context_id")?,
+                    xelion_username: r.try_get("xelion_username")?,
+                    error: r
+                        .try_get::<Option<String>, _>("parked_error")?
+                        .unwrap_or_default(),
+                    since: r.try_get("parked_at")?,
+                })
+            })
+            .collect()
     }
 
     /// One user by id.

@@ -15,6 +15,7 @@ pub fn banner(url: &str, id: i64, host: &str, xelion: &str, crm: &str, token: &s
     println!(
         "  Login          adminUsername admin, adminPassword admin, host {host}, tenant master"
     );
+    println!("  Status page    {url}/ui   (log in with the login above)");
     println!("  Token          Authorization: xelion {token}");
     println!("  Try            curl -s {url}/api/crm-integrations/{id}/deliveries -H 'Authorization: xelion {token}'");
     println!("  Xelion sim     {xelion}   CRM sim: {crm}");
