@@ -2,11 +2,12 @@
 
 use serde_json::Value as Json;
 
-use crate::ast::Part;
+use crate::ast::{Expr, Part};
 use crate::error::{EvalError, ParseError};
-use crate::eval::{eval, Ctx};
+use crate::eval::{eval, eval_ident, Ctx, Scope};
 use crate::parser::parse_composite;
 use crate::value::Value;
+use crate::vars::Vars;
 use crate::{EvalOptions, Limits};
 
 /// A parsed EL template (literal text with `${...}` or `#{...}` eval-expressions).
@@ -80,39 +81,102 @@ impl Template {
 
     fn ctx<'a>(&self, vars: &'a Json, options: &EvalOptions) -> Ctx<'a> {
         Ctx {
-            vars,
+            scope: Scope::Json(vars),
             strict: options.strict,
             max_output: self.limits.max_output,
         }
     }
 
-    fn render_ctx<'a>(&'a self, ctx: &Ctx<'a>) -> Result<String, EvalError> {
-        self.render_parts(ctx, |_, value, out| value.append_to(out))
+    /// The evaluation context for indexed variables.
+    pub(crate) fn vars_ctx<'a>(&self, vars: &'a Vars<'a>, options: &EvalOptions) -> Ctx<'a> {
+        Ctx {
+            scope: Scope::Vars(vars),
+            strict: options.strict,
+            max_output: self.limits.max_output,
+        }
     }
 
-    /// Renders part by part; `emit` writes the value of the n-th eval-expression to the output
-    /// (plain String coercion, or percent-encoding for a URI).
-    pub(crate) fn render_parts<'a>(
+    /// Renders to the end of `out` (the fast path: nothing is allocated but `out`'s growth).
+    /// On error `out` is left as it was.
+    pub fn render_to(&self, vars: &Vars<'_>, out: &mut String) -> Result<(), EvalError> {
+        self.render_to_with(vars, &EvalOptions::default(), out)
+    }
+
+    /// [`Template::render_to`] with explicit options.
+    pub fn render_to_with(
+        &self,
+        vars: &Vars<'_>,
+        options: &EvalOptions,
+        out: &mut String,
+    ) -> Result<(), EvalError> {
+        let ctx = self.vars_ctx(vars, options);
+        self.write_parts(&ctx, out, |_, value, out| value.append_to(out))
+    }
+
+    fn render_ctx<'a>(&'a self, ctx: &Ctx<'a>) -> Result<String, EvalError> {
+        let mut out = String::new();
+        self.write_parts(ctx, &mut out, |_, value, out| value.append_to(out))?;
+        Ok(out)
+    }
+
+    /// Renders part by part to the end of `out`; `emit` writes the value of the n-th
+    /// eval-expression (plain String coercion, percent-encoding for a URI, JSON escaping for a
+    /// payload). On error `out` is truncated back to where it was.
+    #[inline]
+    pub(crate) fn write_parts<'a>(
         &'a self,
         ctx: &Ctx<'a>,
+        out: &mut String,
         mut emit: impl FnMut(usize, Value<'a>, &mut String),
-    ) -> Result<String, EvalError> {
-        let mut out = String::new();
+    ) -> Result<(), EvalError> {
+        let start = out.len();
         let mut n = 0;
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
                 // Per §1.2.3 a composite coerces each value to String; null adds nothing.
                 Part::Expr(e) => {
-                    emit(n, eval(e, ctx)?, &mut out);
+                    let value = match e {
+                        Expr::Ident { name, pos } => eval_ident(name, *pos, ctx),
+                        _ => eval(e, ctx),
+                    };
+                    match value {
+                        Ok(v) => emit(n, v, out),
+                        Err(err) => {
+                            out.truncate(start);
+                            return Err(err);
+                        }
+                    }
                     n += 1;
                 }
             }
-            if out.len() > ctx.max_output {
+            if out.len() - start > ctx.max_output {
+                out.truncate(start);
                 return Err(ctx.output_limit_error());
             }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// The value of a template that is one eval-expression, `None` for any other.
+    #[inline]
+    pub(crate) fn single_value<'a>(
+        &'a self,
+        ctx: &Ctx<'a>,
+    ) -> Option<Result<Value<'a>, EvalError>> {
+        match self.parts.as_slice() {
+            [Part::Expr(Expr::Ident { name, pos })] => Some(eval_ident(name, *pos, ctx)),
+            [Part::Expr(e)] => Some(eval(e, ctx)),
+            _ => None,
+        }
+    }
+
+    /// The same template with other parts (e.g. its literal text escaped for JSON).
+    pub(crate) fn with_parts(&self, parts: Vec<Part>) -> Template {
+        Template {
+            parts,
+            limits: self.limits,
+        }
     }
 
     /// The parts, for renderers that treat literal text and values differently.

@@ -1,13 +1,14 @@
 //! `UriTemplate`: a template for a CRM resource URI whose substituted values are
 //! percent-encoded, while the literal parts (scheme, host, path, query keys) stay as written.
 
-use std::fmt::Write;
-
 use serde_json::Value as Json;
 
 use crate::ast::Part;
 use crate::error::{EvalError, ParseError};
+use crate::eval::Ctx;
 use crate::template::Template;
+use crate::value::{push_long, Value};
+use crate::vars::Vars;
 use crate::{EvalOptions, Limits};
 
 /// Where in a URI a substituted value lands, decided by the literal text before it.
@@ -72,12 +73,56 @@ impl UriTemplate {
     /// [`UriTemplate::render`] with explicit options.
     pub fn render_with(&self, vars: &Json, options: &EvalOptions) -> Result<String, EvalError> {
         let ctx = self.template.context(vars, options);
-        self.template.render_parts(&ctx, |n, value, out| {
+        let mut out = String::new();
+        self.write(&ctx, &mut out)?;
+        Ok(out)
+    }
+
+    /// Renders the URI to the end of `out` (the fast path: values are encoded straight into
+    /// `out`). On error `out` is left as it was.
+    pub fn render_to(&self, vars: &Vars<'_>, out: &mut String) -> Result<(), EvalError> {
+        self.render_to_with(vars, &EvalOptions::default(), out)
+    }
+
+    /// [`UriTemplate::render_to`] with explicit options.
+    pub fn render_to_with(
+        &self,
+        vars: &Vars<'_>,
+        options: &EvalOptions,
+        out: &mut String,
+    ) -> Result<(), EvalError> {
+        let ctx = self.template.vars_ctx(vars, options);
+        self.write(&ctx, out)
+    }
+
+    fn write<'a>(&'a self, ctx: &Ctx<'a>, out: &mut String) -> Result<(), EvalError> {
+        self.template.write_parts(ctx, out, |n, value, out| {
             let position = self.positions.get(n).copied().unwrap_or(UriPosition::Query);
-            percent_encode(&value.coerce_to_string(), position, out);
+            match &value {
+                Value::String(s) => percent_encode(s, position, out),
+                Value::Null => {}
+                // Digits and `-` need no encoding.
+                Value::Long(l) => push_long(out, *l),
+                Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                other => percent_encode(&other.coerce_to_string(), position, out),
+            }
         })
     }
 }
+
+/// The bytes RFC 3986 calls unreserved: `A-Z a-z 0-9 - . _ ~`.
+static UNRESERVED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_' || c == b'~';
+        b += 1;
+    }
+    t
+};
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Percent-encodes `value` (as UTF-8) for `position`.
 ///
@@ -89,12 +134,24 @@ pub fn percent_encode(value: &str, position: UriPosition, out: &mut String) {
     // The position is part of the signature so that a position-specific set can be introduced
     // without changing callers; today the strict set is right for all three.
     let _ = position;
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
+    let bytes = value.as_bytes();
+    // Runs of unreserved bytes are copied whole; they are ASCII, so every run starts and ends
+    // on a character boundary.
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if UNRESERVED[b as usize] {
+            continue;
         }
+        if i > run {
+            out.push_str(value.get(run..i).unwrap_or_default());
+        }
+        out.push('%');
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+        run = i + 1;
+    }
+    if run < bytes.len() {
+        out.push_str(value.get(run..).unwrap_or_default());
     }
 }
 
