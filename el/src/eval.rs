@@ -6,10 +6,10 @@ use std::cmp::Ordering;
 
 use serde_json::Value as Json;
 
-use crate::ast::{BinOp, Expr, Lit, Suffix, UnOp};
+use crate::ast::{BinOp, Expr, Lit, Part, Suffix, UnOp};
 use crate::error::EvalError;
 use crate::value::{java_double_cmp, java_string_cmp, parse_java_double, parse_java_long, Value};
-use crate::vars::{Name, Vars};
+use crate::vars::{Bound, Name, Vars};
 
 /// Where identifiers are looked up: a JSON object, or variables indexed by [`Vars`].
 #[derive(Clone, Copy)]
@@ -133,14 +133,87 @@ pub(crate) fn eval_ident<'a>(
     pos: usize,
     ctx: &Ctx<'a>,
 ) -> Result<Value<'a>, EvalError> {
-    let found = match ctx.scope {
-        Scope::Vars(vars) => vars.lookup(name.hash, &name.text).cloned(),
-        Scope::Json(json) => json.get(&*name.text).map(Value::from_json),
-    };
-    match found {
-        Some(v) => Ok(v),
-        None if ctx.strict => Err(unknown_identifier(name, pos)),
-        None => Ok(Value::Null),
+    with_ident(name, pos, ctx, Value::clone)
+}
+
+/// Calls `f` with the value of an identifier, without copying it out of the variables.
+#[inline]
+pub(crate) fn with_ident<'a, R>(
+    name: &Name,
+    pos: usize,
+    ctx: &Ctx<'a>,
+    f: impl FnOnce(&Value<'a>) -> R,
+) -> Result<R, EvalError> {
+    match ctx.scope {
+        Scope::Vars(vars) => {
+            if let Some(v) = vars.lookup(name.hash, &name.text) {
+                return Ok(f(&v.value()));
+            }
+        }
+        Scope::Json(json) => {
+            if let Some(v) = json.get(&*name.text) {
+                return Ok(f(&Value::from_json(v)));
+            }
+        }
+    }
+    if ctx.strict {
+        Err(unknown_identifier(name, pos))
+    } else {
+        Ok(f(&Value::Null))
+    }
+}
+
+/// Renders composite parts to the end of `out`; `emit_str` writes a value that is a string
+/// bound to a variable (the usual case, without building a [`Value`]), `emit` any other value
+/// (String coercion, percent-encoding for a URI, JSON escaping for a payload). On error `out`
+/// is truncated back to where it was.
+#[inline]
+pub(crate) fn write_parts<'a>(
+    parts: &'a [Part],
+    ctx: &Ctx<'a>,
+    out: &mut String,
+    mut emit_str: impl FnMut(&str, &mut String),
+    mut emit: impl FnMut(&Value<'_>, &mut String),
+) -> Result<(), EvalError> {
+    let start = out.len();
+    for part in parts {
+        // Per §1.2.3 a composite coerces each value to String; null adds nothing.
+        let done = match part {
+            Part::Text(t) => {
+                out.push_str(t);
+                Ok(())
+            }
+            Part::Expr(Expr::Ident { name, pos }) => match bound_str(name, ctx) {
+                Some(s) => {
+                    emit_str(s, out);
+                    Ok(())
+                }
+                None => with_ident(name, *pos, ctx, |v| emit(v, out)),
+            },
+            Part::Expr(e) => eval(e, ctx).map(|v| emit(&v, out)),
+        };
+        if let Err(e) = done {
+            out.truncate(start);
+            return Err(e);
+        }
+        if out.len() - start > ctx.max_output {
+            out.truncate(start);
+            return Err(ctx.output_limit_error());
+        }
+    }
+    Ok(())
+}
+
+/// The string an identifier is bound to in indexed variables, if it is bound to a string.
+#[inline]
+pub(crate) fn bound_str<'a>(name: &Name, ctx: &Ctx<'a>) -> Option<&'a str> {
+    match ctx.scope {
+        Scope::Vars(vars) => match vars.lookup(name.hash, &name.text)? {
+            Bound::Json(Json::String(s)) => Some(s),
+            Bound::Str(s) => Some(s),
+            Bound::Json(_) => None,
+        },
+        Scope::Json(_) => None,
     }
 }
 

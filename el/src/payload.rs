@@ -3,8 +3,9 @@
 
 use serde_json::{Map, Value as Json};
 
-use crate::ast::Part;
+use crate::ast::{Expr, Part};
 use crate::error::{EvalError, ParseError, PayloadError};
+use crate::eval::{bound_str, eval, with_ident, write_parts, Ctx, Scope};
 use crate::template::Template;
 use crate::value::{format_double, push_long, Value};
 use crate::vars::Vars;
@@ -34,10 +35,10 @@ enum Op {
     /// JSON text written as it is: structure, keys, numbers, literal strings.
     Raw(Box<str>),
     /// A string that is exactly one eval-expression: its value as typed JSON.
-    Typed(Template, Box<str>),
+    Typed(Expr, Box<str>),
     /// The inside of a composite string (the quotes are `Raw`): its literal text already
     /// JSON-escaped, its values escaped as they are written.
-    Str(Template, Box<str>),
+    Str(Vec<Part>, Box<str>),
 }
 
 #[derive(Debug, Clone)]
@@ -116,38 +117,51 @@ impl PayloadTemplate {
         if let Some(path) = &self.literal_overflow {
             return Err(over(path));
         }
+        let ctx = Ctx {
+            scope: Scope::Vars(vars),
+            strict: options.strict,
+            max_output: limit,
+        };
         let mut used = self.literal_len;
         for op in &self.ops {
             match op {
                 Op::Raw(json) => out.push_str(json),
-                Op::Typed(template, path) => {
-                    let ctx = template.vars_ctx(vars, options);
-                    let value = match template.single_value(&ctx) {
-                        Some(v) => v.map_err(|e| e.in_path(path.to_string()))?,
-                        None => Value::Null,
+                Op::Typed(expr, path) => {
+                    let written = match expr {
+                        Expr::Ident { name, pos } => match bound_str(name, &ctx) {
+                            Some(s) => {
+                                push_json_string(s, out);
+                                Ok(s.len())
+                            }
+                            None => with_ident(name, *pos, &ctx, |v| write_typed(v, out)),
+                        },
+                        _ => eval(expr, &ctx).map(|v| write_typed(&v, out)),
                     };
-                    used += write_typed(&value, out);
+                    used += written.map_err(|e| e.in_path(path.to_string()))?;
                     if used > limit {
                         return Err(over(path));
                     }
                 }
-                Op::Str(template, path) => {
-                    let ctx = template.vars_ctx(vars, options);
+                Op::Str(parts, path) => {
                     let mut dynamic = 0;
-                    template
-                        .write_parts(&ctx, out, |_, value, out| match &value {
-                            Value::String(s) => {
-                                dynamic += s.len();
-                                push_json_escaped(s, out);
-                            }
-                            other => {
-                                let s = other.coerce_to_string();
-                                dynamic += s.len();
-                                push_json_escaped(&s, out);
-                            }
-                        })
-                        .map_err(|e| e.in_path(path.to_string()))?;
-                    used += dynamic;
+                    let mut strings = 0;
+                    let escape = |s: &str, out: &mut String| {
+                        strings += s.len();
+                        push_json_escaped(s, out);
+                    };
+                    write_parts(parts, &ctx, out, escape, |value, out| match value {
+                        Value::String(s) => {
+                            dynamic += s.len();
+                            push_json_escaped(s, out);
+                        }
+                        other => {
+                            let s = other.coerce_to_string();
+                            dynamic += s.len();
+                            push_json_escaped(&s, out);
+                        }
+                    })
+                    .map_err(|e| e.in_path(path.to_string()))?;
+                    used += dynamic + strings;
                     if used > limit {
                         return Err(over(path));
                     }
@@ -205,9 +219,9 @@ impl Flattener {
         match node {
             Node::Plain(v) => self.raw.push_str(&v.to_string()),
             Node::Template(t, path) => {
-                if t.is_single_expression() {
+                if let Some(expr) = t.single_expression() {
                     self.flush();
-                    self.ops.push(Op::Typed(t.clone(), path.clone()));
+                    self.ops.push(Op::Typed(expr.clone(), path.clone()));
                 } else if t.is_literal() {
                     let mut text = String::new();
                     let mut len = 0;
@@ -238,7 +252,7 @@ impl Flattener {
                         .collect();
                     self.raw.push('"');
                     self.flush();
-                    self.ops.push(Op::Str(t.with_parts(parts), path.clone()));
+                    self.ops.push(Op::Str(parts, path.clone()));
                     self.raw.push('"');
                     self.literal(len, path);
                 }
@@ -278,9 +292,7 @@ fn write_typed(value: &Value<'_>, out: &mut String) -> usize {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Long(l) => push_long(out, *l),
         Value::String(s) => {
-            out.push('"');
-            push_json_escaped(s, out);
-            out.push('"');
+            push_json_string(s, out);
             return s.len();
         }
         Value::Double(d) => match serde_json::Number::from_f64(*d) {
@@ -318,11 +330,65 @@ static JSON_ESCAPE: [u8; 256] = {
     t
 };
 
+/// Whether any of the 8 bytes of `w` is below 0x20, `"` or `\\` (exact as a whole, though not
+/// per byte: see "Determine if a word has a byte less than n" in Bit Twiddling Hacks).
+#[inline]
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let q = w ^ (ONES * u64::from(b'"'));
+    let quote = q.wrapping_sub(ONES) & !q;
+    let b = w ^ (ONES * u64::from(b'\\'));
+    let backslash = b.wrapping_sub(ONES) & !b;
+    (below_space | quote | backslash) & HIGH != 0
+}
+
+/// Appends `s` as a JSON string (quoted and escaped).
+#[inline]
+fn push_json_string(s: &str, out: &mut String) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    if needs_no_escape(s.as_bytes()) {
+        out.push_str(s);
+    } else {
+        push_json_escaped(s, out);
+    }
+    out.push('"');
+}
+
+/// Whether no byte of `b` needs escaping in a JSON string, 8 bytes at a time.
+#[inline]
+fn needs_no_escape(b: &[u8]) -> bool {
+    let n = b.len();
+    if n < 8 {
+        return b.iter().all(|&c| JSON_ESCAPE[usize::from(c)] == 0);
+    }
+    let word = |at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    let mut i = 0;
+    while i + 8 < n {
+        if needs_escape(word(i)) {
+            return false;
+        }
+        i += 8;
+    }
+    // The last word, overlapping the one before it.
+    !needs_escape(word(n - 8))
+}
+
 /// Appends `s` escaped for the inside of a JSON string; runs that need no escaping are copied
 /// whole.
 pub(crate) fn push_json_escaped(s: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
+    if needs_no_escape(bytes) {
+        out.push_str(s);
+        return;
+    }
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escape = JSON_ESCAPE[usize::from(b)];

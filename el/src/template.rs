@@ -4,7 +4,7 @@ use serde_json::Value as Json;
 
 use crate::ast::{Expr, Part};
 use crate::error::{EvalError, ParseError};
-use crate::eval::{eval, eval_ident, Ctx, Scope};
+use crate::eval::{eval, write_parts, Ctx, Scope};
 use crate::parser::parse_composite;
 use crate::value::Value;
 use crate::vars::Vars;
@@ -110,72 +110,32 @@ impl Template {
         out: &mut String,
     ) -> Result<(), EvalError> {
         let ctx = self.vars_ctx(vars, options);
-        self.write_parts(&ctx, out, |_, value, out| value.append_to(out))
+        write_parts(
+            &self.parts,
+            &ctx,
+            out,
+            |s, out| out.push_str(s),
+            |v, out| v.append_to(out),
+        )
     }
 
     fn render_ctx<'a>(&'a self, ctx: &Ctx<'a>) -> Result<String, EvalError> {
         let mut out = String::new();
-        self.write_parts(ctx, &mut out, |_, value, out| value.append_to(out))?;
+        write_parts(
+            &self.parts,
+            ctx,
+            &mut out,
+            |s, out| out.push_str(s),
+            |v, out| v.append_to(out),
+        )?;
         Ok(out)
     }
 
-    /// Renders part by part to the end of `out`; `emit` writes the value of the n-th
-    /// eval-expression (plain String coercion, percent-encoding for a URI, JSON escaping for a
-    /// payload). On error `out` is truncated back to where it was.
-    #[inline]
-    pub(crate) fn write_parts<'a>(
-        &'a self,
-        ctx: &Ctx<'a>,
-        out: &mut String,
-        mut emit: impl FnMut(usize, Value<'a>, &mut String),
-    ) -> Result<(), EvalError> {
-        let start = out.len();
-        let mut n = 0;
-        for part in &self.parts {
-            match part {
-                Part::Text(t) => out.push_str(t),
-                // Per §1.2.3 a composite coerces each value to String; null adds nothing.
-                Part::Expr(e) => {
-                    let value = match e {
-                        Expr::Ident { name, pos } => eval_ident(name, *pos, ctx),
-                        _ => eval(e, ctx),
-                    };
-                    match value {
-                        Ok(v) => emit(n, v, out),
-                        Err(err) => {
-                            out.truncate(start);
-                            return Err(err);
-                        }
-                    }
-                    n += 1;
-                }
-            }
-            if out.len() - start > ctx.max_output {
-                out.truncate(start);
-                return Err(ctx.output_limit_error());
-            }
-        }
-        Ok(())
-    }
-
-    /// The value of a template that is one eval-expression, `None` for any other.
-    #[inline]
-    pub(crate) fn single_value<'a>(
-        &'a self,
-        ctx: &Ctx<'a>,
-    ) -> Option<Result<Value<'a>, EvalError>> {
+    /// The one eval-expression of a template that is exactly one, `None` for any other.
+    pub(crate) fn single_expression(&self) -> Option<&Expr> {
         match self.parts.as_slice() {
-            [Part::Expr(Expr::Ident { name, pos })] => Some(eval_ident(name, *pos, ctx)),
-            [Part::Expr(e)] => Some(eval(e, ctx)),
+            [Part::Expr(e)] => Some(e),
             _ => None,
-        }
-    }
-
-    /// The same template with other parts (e.g. its literal text escaped for JSON).
-    pub(crate) fn with_parts(&self, parts: Vec<Part>) -> Template {
-        Template {
-            parts,
-            limits: self.limits,
         }
     }
 

@@ -5,7 +5,7 @@ use serde_json::Value as Json;
 
 use crate::ast::Part;
 use crate::error::{EvalError, ParseError};
-use crate::eval::Ctx;
+use crate::eval::{write_parts, Ctx};
 use crate::template::Template;
 use crate::value::{push_long, Value};
 use crate::vars::Vars;
@@ -96,33 +96,67 @@ impl UriTemplate {
     }
 
     fn write<'a>(&'a self, ctx: &Ctx<'a>, out: &mut String) -> Result<(), EvalError> {
-        self.template.write_parts(ctx, out, |n, value, out| {
-            let position = self.positions.get(n).copied().unwrap_or(UriPosition::Query);
-            match &value {
-                Value::String(s) => percent_encode(s, position, out),
+        // Every position is encoded alike today (see `percent_encode`).
+        let encode_str = |s: &str, out: &mut String| encode(s.as_bytes(), out);
+        write_parts(
+            self.template.parts(),
+            ctx,
+            out,
+            encode_str,
+            |value, out| match value {
+                Value::String(s) => encode(s.as_bytes(), out),
                 Value::Null => {}
                 // Digits and `-` need no encoding.
                 Value::Long(l) => push_long(out, *l),
                 Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-                other => percent_encode(&other.coerce_to_string(), position, out),
-            }
-        })
+                other => encode(other.coerce_to_string().as_bytes(), out),
+            },
+        )
     }
 }
 
-/// The bytes RFC 3986 calls unreserved: `A-Z a-z 0-9 - . _ ~`.
-static UNRESERVED: [bool; 256] = {
-    let mut t = [false; 256];
+/// How each byte is written in a URI value: the byte itself if RFC 3986 calls it unreserved
+/// (`A-Z a-z 0-9 - . _ ~`), else `%XX`; as the little-endian bytes of a `u32` whose top byte
+/// is the encoded length.
+static ENCODED: [u32; 256] = {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut t = [0u32; 256];
     let mut b = 0;
     while b < 256 {
         let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_' || c == b'~';
+        t[b] = if c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_' || c == b'~' {
+            u32::from_le_bytes([c, 0, 0, 1])
+        } else {
+            u32::from_le_bytes([b'%', HEX[b >> 4], HEX[b & 15], 3])
+        };
         b += 1;
     }
     t
 };
 
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
+/// Percent-encodes `bytes` to the end of `out` without a branch per byte: each byte's table
+/// entry is stored whole and the end advances by its encoded length.
+#[inline]
+fn encode(bytes: &[u8], out: &mut String) {
+    // SAFETY: only ASCII is appended (unreserved bytes as they are, any other byte as `%XX`),
+    // so `out` stays UTF-8.
+    let v = unsafe { out.as_mut_vec() };
+    // Byte i is stored at an offset of at most 3i, four bytes wide: 3 * len + 1 in all.
+    v.reserve(bytes.len() * 3 + 1);
+    let len = v.len();
+    // SAFETY: every store is within the capacity reserved above (see there), and `set_len`
+    // covers exactly the bytes written: each step advances over bytes it has just stored.
+    unsafe {
+        let start = v.as_mut_ptr().add(len);
+        let mut end = start;
+        for &b in bytes {
+            let e = ENCODED[usize::from(b)];
+            end.cast::<u32>().write_unaligned(e.to_le());
+            end = end.add((e >> 24) as usize);
+        }
+        v.set_len(len + end.offset_from(start) as usize);
+    }
+}
 
 /// Percent-encodes `value` (as UTF-8) for `position`.
 ///
@@ -134,25 +168,7 @@ pub fn percent_encode(value: &str, position: UriPosition, out: &mut String) {
     // The position is part of the signature so that a position-specific set can be introduced
     // without changing callers; today the strict set is right for all three.
     let _ = position;
-    let bytes = value.as_bytes();
-    // Runs of unreserved bytes are copied whole; they are ASCII, so every run starts and ends
-    // on a character boundary.
-    let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if UNRESERVED[b as usize] {
-            continue;
-        }
-        if i > run {
-            out.push_str(value.get(run..i).unwrap_or_default());
-        }
-        out.push('%');
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 15)]));
-        run = i + 1;
-    }
-    if run < bytes.len() {
-        out.push_str(value.get(run..).unwrap_or_default());
-    }
+    encode(value.as_bytes(), out);
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ fn seed() -> u64 {
 const K: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// A fast seeded hash of a name (8 bytes at a time); never 0, which marks an empty slot.
+#[inline]
 pub(crate) fn hash_name(s: &str) -> u64 {
     let b = s.as_bytes();
     let mut h = seed() ^ (b.len() as u64).wrapping_mul(K);
@@ -56,6 +57,49 @@ pub(crate) fn hash_name(s: &str) -> u64 {
     h ^= h >> 32;
     h = h.wrapping_mul(K);
     (h ^ (h >> 29)) | 1
+}
+
+/// What a name is bound to: a JSON value of the caller's, or a string.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Bound<'a> {
+    Json(&'a Json),
+    Str(&'a str),
+}
+
+impl<'a> Bound<'a> {
+    #[inline]
+    pub(crate) fn value(self) -> Value<'a> {
+        match self {
+            Bound::Json(j) => Value::from_json(j),
+            Bound::Str(s) => Value::String(std::borrow::Cow::Borrowed(s)),
+        }
+    }
+}
+
+/// Name equality without a call, 8 bytes at a time (the hashes already matched).
+#[inline]
+fn same_name(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a == b;
+    }
+    let word = |s: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    let mut i = 0;
+    while i + 8 < n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    // The last word, overlapping the one before it.
+    word(a, n - 8) == word(b, n - 8)
 }
 
 /// The variables of an evaluation: names bound to values borrowed from the caller (an event's
@@ -80,7 +124,7 @@ pub struct Vars<'a> {
     /// Slot hashes; 0 is empty. The length is a power of two, at least twice the entries.
     hashes: Vec<u64>,
     /// Slot entries, parallel to `hashes`.
-    entries: Vec<(&'a str, Value<'a>)>,
+    entries: Vec<(&'a str, Bound<'a>)>,
     len: usize,
 }
 
@@ -114,7 +158,7 @@ impl<'a> Vars<'a> {
         let entries = self
             .entries
             .into_iter()
-            .map(|_| ("", Value::Null))
+            .map(|_| ("", Bound::Str("")))
             .collect();
         Vars {
             hashes,
@@ -135,20 +179,20 @@ impl<'a> Vars<'a> {
     pub fn extend_map(&mut self, map: &'a Map<String, Json>) {
         self.reserve(map.len());
         for (k, v) in map {
-            self.bind(k, Value::from_json(v));
+            self.bind(k, Bound::Json(v));
         }
     }
 
     /// Binds `name` to a JSON value (replacing it if already bound).
     pub fn insert(&mut self, name: &'a str, value: &'a Json) {
         self.reserve(1);
-        self.bind(name, Value::from_json(value));
+        self.bind(name, Bound::Json(value));
     }
 
     /// Binds `name` to a string (replacing it if already bound).
     pub fn insert_str(&mut self, name: &'a str, value: &'a str) {
         self.reserve(1);
-        self.bind(name, Value::String(std::borrow::Cow::Borrowed(value)));
+        self.bind(name, Bound::Str(value));
     }
 
     /// How many names are bound.
@@ -162,13 +206,13 @@ impl<'a> Vars<'a> {
     }
 
     /// The value bound to `name`, if any.
-    pub fn get(&self, name: &str) -> Option<&Value<'a>> {
-        self.lookup(hash_name(name), name)
+    pub fn get(&self, name: &str) -> Option<Value<'a>> {
+        self.lookup(hash_name(name), name).map(Bound::value)
     }
 
     /// The value bound to a name whose hash is known.
     #[inline]
-    pub(crate) fn lookup(&self, hash: u64, name: &str) -> Option<&Value<'a>> {
+    pub(crate) fn lookup(&self, hash: u64, name: &str) -> Option<Bound<'a>> {
         if self.hashes.is_empty() {
             return None;
         }
@@ -177,8 +221,8 @@ impl<'a> Vars<'a> {
         loop {
             let h = self.hashes[i];
             if h == hash {
-                let (n, v) = &self.entries[i];
-                if *n == name {
+                let (n, v) = self.entries[i];
+                if same_name(n.as_bytes(), name.as_bytes()) {
                     return Some(v);
                 }
             } else if h == 0 {
@@ -196,12 +240,7 @@ impl<'a> Vars<'a> {
         }
         let cap = need.next_power_of_two().max(16);
         let old_hashes = std::mem::replace(&mut self.hashes, vec![0; cap]);
-        let old_entries = std::mem::replace(
-            &mut self.entries,
-            std::iter::repeat_with(|| ("", Value::Null))
-                .take(cap)
-                .collect(),
-        );
+        let old_entries = std::mem::replace(&mut self.entries, vec![("", Bound::Str("")); cap]);
         self.len = 0;
         for (h, (n, v)) in old_hashes.into_iter().zip(old_entries) {
             if h != 0 {
@@ -210,12 +249,14 @@ impl<'a> Vars<'a> {
         }
     }
 
-    fn bind(&mut self, name: &'a str, value: Value<'a>) {
+    #[inline]
+    fn bind(&mut self, name: &'a str, value: Bound<'a>) {
         self.place(hash_name(name), name, value);
     }
 
     /// Stores an entry; room was reserved.
-    fn place(&mut self, hash: u64, name: &'a str, value: Value<'a>) {
+    #[inline]
+    fn place(&mut self, hash: u64, name: &'a str, value: Bound<'a>) {
         let mask = self.hashes.len() - 1;
         let mut i = hash as usize & mask;
         loop {
@@ -244,15 +285,12 @@ mod tests {
     fn binds_fields_and_extra_names_the_later_binding_wins() {
         let event = json!({"a": 1, "xelionEvent": "field", "s": "x"});
         let mut vars = Vars::from_json(&event);
-        assert_eq!(vars.get("a"), Some(&Value::Long(1)));
-        assert_eq!(
-            vars.get("xelionEvent"),
-            Some(&Value::String("field".into()))
-        );
+        assert_eq!(vars.get("a"), Some(Value::Long(1)));
+        assert_eq!(vars.get("xelionEvent"), Some(Value::String("field".into())));
         vars.insert_str("xelionEvent", "newCallEvent");
         assert_eq!(
             vars.get("xelionEvent"),
-            Some(&Value::String("newCallEvent".into()))
+            Some(Value::String("newCallEvent".into()))
         );
         assert_eq!(vars.len(), 3);
         assert_eq!(vars.get("missing"), None);
@@ -264,13 +302,14 @@ mod tests {
         let big: Map<String, Json> = (0..100).map(|i| (format!("k{i}"), json!(i))).collect();
         let vars = Vars::from_map(&big);
         for i in 0..100 {
-            assert_eq!(vars.get(&format!("k{i}")), Some(&Value::Long(i)));
+            assert_eq!(vars.get(&format!("k{i}")), Some(Value::Long(i)));
         }
         let small = json!({"k1": "one"});
         let mut again = vars.recycle();
         assert!(again.is_empty());
         again.extend_map(small.as_object().unwrap());
-        assert_eq!(again.get("k1"), Some(&Value::String("one".into())));
+        assert_eq!(again.get("k1"), Some(Value::String("one".into())));
+        assert_eq!(again.get("k1x"), None);
         assert_eq!(again.get("k2"), None);
     }
 }
