@@ -35,28 +35,43 @@ fn seed() -> u64 {
     })
 }
 
-const K: u64 = 0x9e37_79b9_7f4a_7c15;
+const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
 
-/// A fast seeded hash of a name (8 bytes at a time); never 0, which marks an empty slot.
+/// A fast seeded hash of a name; never 0, which marks an empty slot. It reads the first and
+/// last 8 bytes (all of a name up to 16 bytes) and the length with two independent multiplies:
+/// a filter in front of the byte comparison, so longer names that differ only in the middle
+/// share a hash and are told apart by that comparison.
 #[inline]
 pub(crate) fn hash_name(s: &str) -> u64 {
     let b = s.as_bytes();
-    let mut h = seed() ^ (b.len() as u64).wrapping_mul(K);
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K).rotate_left(31);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K).rotate_left(31);
-    }
-    h ^= h >> 32;
-    h = h.wrapping_mul(K);
+    let n = b.len();
+    let (first, last) = if n >= 8 {
+        (word(b, 0), word(b, n - 8))
+    } else if n >= 4 {
+        (u64::from(half(b, 0)), u64::from(half(b, n - 4)))
+    } else if n > 0 {
+        let packed = u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16;
+        (packed, 0)
+    } else {
+        (0, 0)
+    };
+    let h = (first ^ seed()).wrapping_mul(K1) ^ (last ^ n as u64).rotate_left(32).wrapping_mul(K2);
     (h ^ (h >> 29)) | 1
+}
+
+#[inline]
+fn word(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+#[inline]
+fn half(b: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(w)
 }
 
 /// What a name is bound to: a JSON value of the caller's, or a string.
@@ -86,11 +101,6 @@ fn same_name(a: &[u8], b: &[u8]) -> bool {
     if n < 8 {
         return a == b;
     }
-    let word = |s: &[u8], at: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&s[at..at + 8]);
-        u64::from_le_bytes(w)
-    };
     let mut i = 0;
     while i + 8 < n {
         if word(a, i) != word(b, i) {
