@@ -581,6 +581,43 @@ mod tests {
     }
 
     #[test]
+    fn render_json_writes_what_render_serializes() {
+        let event = json!({
+            "callId": "c-42", "q": "say \"hi\"\\ \u{1}\n\t€ ok", "n": 3, "d": 0.5, "big": 1e300,
+            "o": {"k": [1, "x"]}, "z": null, "b": true,
+            "xelionEvent": "callHungUpEvent"
+        });
+        let vars = Vars::from_json(&event);
+        for payload in [
+            json!({"a": "${callId}", "q": "${q}", "mixed": "<${q}> \"lit\" ${n}\u{2}",
+                   "n": "${n}", "d": "${d}", "big": "${big}", "inf": "${1/0}", "o": "${o}",
+                   "z": "${z}", "b": "${b}", "missing": "${nobody}", "lit": "plain \"text\"",
+                   "k\"ey\n": [1, null, false, 2.5, "${n + 1}", {"deep": "${o.k[1]}"}],
+                   "e": {}, "l": [], "t": "${xelionEvent}"}),
+            json!("${callId}"),
+            json!("${z}"),
+            json!(null),
+            json!([]),
+            json!(7),
+        ] {
+            let p = PayloadTemplate::parse(&payload).unwrap();
+            let mut out = String::from("[");
+            p.render_json(&vars, &mut out).unwrap();
+            assert_eq!(out, format!("[{}", p.render(&event).unwrap()), "{payload}");
+        }
+    }
+
+    #[test]
+    fn render_json_errors_name_the_json_path_and_leave_the_buffer() {
+        let p = PayloadTemplate::parse(&json!({"a": {"b": ["ok", "${callId + 1}"]}})).unwrap();
+        let event = event();
+        let mut out = String::from("kept");
+        let e = p.render_json(&Vars::from_json(&event), &mut out).unwrap_err();
+        assert_eq!(e.path(), Some("a.b[1]"));
+        assert_eq!(out, "kept");
+    }
+
+    #[test]
     fn null_payload_renders_null() {
         let p = PayloadTemplate::parse(&Json::Null).unwrap();
         assert_eq!(p.render(&event()).unwrap(), Json::Null);
