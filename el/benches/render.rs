@@ -95,15 +95,17 @@ fn bench(c: &mut Criterion) {
 
     let put = put_example();
     assert_eq!(put.len(), 4);
-    c.bench_function("PUT example: 4 mappings for one event (Vars, render_to, render_json)", |b| {
-        b.iter(|| render_fast(black_box(&put), black_box(&fields), &mut uri, &mut body))
-    });
+    c.bench_function(
+        "PUT example: 4 mappings for one event (Vars, render_to, render_json)",
+        |b| b.iter(|| render_fast(black_box(&put), black_box(&fields), &mut uri, &mut body)),
+    );
 
     let post = post_example();
     assert_eq!(post.len(), 4);
-    c.bench_function("POST example: 4 mappings for one event (Vars, render_to, render_json)", |b| {
-        b.iter(|| render_fast(black_box(&post), black_box(&fields), &mut uri, &mut body))
-    });
+    c.bench_function(
+        "POST example: 4 mappings for one event (Vars, render_to, render_json)",
+        |b| b.iter(|| render_fast(black_box(&post), black_box(&fields), &mut uri, &mut body)),
+    );
     // The names of the two benchmarks below are kept from earlier versions, so that
     // `--baseline` comparisons go on matching them.
     c.bench_function("render 4 mappings (URI + payload) for one event", |b| {

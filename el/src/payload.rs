@@ -612,7 +612,9 @@ mod tests {
         let p = PayloadTemplate::parse(&json!({"a": {"b": ["ok", "${callId + 1}"]}})).unwrap();
         let event = event();
         let mut out = String::from("kept");
-        let e = p.render_json(&Vars::from_json(&event), &mut out).unwrap_err();
+        let e = p
+            .render_json(&Vars::from_json(&event), &mut out)
+            .unwrap_err();
         assert_eq!(e.path(), Some("a.b[1]"));
         assert_eq!(out, "kept");
     }

@@ -132,8 +132,8 @@ fn output_limit_on_the_fast_path_leaves_the_buffer_as_it_was() {
     assert!(t.render_to(&vars, &mut out).is_err());
     let u = cti_el::UriTemplate::parse_with("https://x/?a=${x}&b=${x}", &limits).unwrap();
     assert!(u.render_to(&vars, &mut out).is_err());
-    let p = cti_el::PayloadTemplate::parse_with(&json!({"a": "${x}", "b": "${x}"}), &limits)
-        .unwrap();
+    let p =
+        cti_el::PayloadTemplate::parse_with(&json!({"a": "${x}", "b": "${x}"}), &limits).unwrap();
     let e = p.render_json(&vars, &mut out).unwrap_err();
     assert!(e.message().contains("output longer"), "{e}");
     assert_eq!(out, "kept");
