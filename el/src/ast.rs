@@ -2,6 +2,8 @@
 //! chain so that `1+1+...+1` is a list, not a tree as deep as the template is long: evaluation
 //! recursion is then bounded by the parser's nesting limit alone.
 
+use crate::vars::Name;
+
 /// A composite template: literal text and eval-expressions, in order.
 #[derive(Debug, Clone)]
 pub(crate) enum Part {
@@ -25,8 +27,9 @@ pub(crate) enum Lit {
 #[derive(Debug, Clone)]
 pub(crate) enum Expr {
     Lit(Lit),
+    /// A variable, its name hashed for [`crate::Vars`] lookups.
     Ident {
-        name: Box<str>,
+        name: Name,
         pos: usize,
     },
     /// `base.a[b]...`: a base and its property suffixes, evaluated left to right.

@@ -43,6 +43,12 @@ impl std::error::Error for ParseError {}
 /// that is not a number in `+`, or a limit exceeded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvalError {
+    // Boxed: evaluation results carry this on every step, and a pointer keeps them small.
+    inner: Box<EvalErrorInner>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EvalErrorInner {
     path: Option<String>,
     position: Option<usize>,
     message: Cow<'static, str>,
@@ -50,52 +56,55 @@ pub struct EvalError {
 
 impl EvalError {
     /// Creates an error that is not tied to a column (yet).
+    #[cold]
     pub fn new(message: impl Into<Cow<'static, str>>) -> Self {
         EvalError {
-            path: None,
-            position: None,
-            message: message.into(),
+            inner: Box::new(EvalErrorInner {
+                path: None,
+                position: None,
+                message: message.into(),
+            }),
         }
     }
 
     /// Ties the error to a column unless it already has one (the innermost column wins).
     pub(crate) fn at(mut self, position: usize) -> Self {
-        if self.position.is_none() {
-            self.position = Some(position);
+        if self.inner.position.is_none() {
+            self.inner.position = Some(position);
         }
         self
     }
 
     /// Names the payload value (its JSON path) the error happened in.
     pub(crate) fn in_path(mut self, path: String) -> Self {
-        self.path = Some(path);
+        self.inner.path = Some(path);
         self
     }
 
     /// The JSON path of the payload value that failed (payloads only; empty for the root).
     pub fn path(&self) -> Option<&str> {
-        self.path.as_deref()
+        self.inner.path.as_deref()
     }
 
     /// The 1-based character column of the operator or expression that failed, if known.
     pub fn position(&self) -> Option<usize> {
-        self.position
+        self.inner.position
     }
 
     /// What went wrong.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 }
 
 impl fmt::Display for EvalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(path) = self.path.as_deref().filter(|p| !p.is_empty()) {
+        if let Some(path) = self.path().filter(|p| !p.is_empty()) {
             write!(f, "`{path}` ")?;
         }
-        match self.position {
-            Some(p) => write!(f, "column {p}: {}", self.message),
-            None => f.write_str(&self.message),
+        match self.position() {
+            Some(p) => write!(f, "column {p}: {}", self.message()),
+            None => f.write_str(self.message()),
         }
     }
 }

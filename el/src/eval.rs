@@ -6,13 +6,21 @@ use std::cmp::Ordering;
 
 use serde_json::Value as Json;
 
-use crate::ast::{BinOp, Expr, Lit, Suffix, UnOp};
+use crate::ast::{BinOp, Expr, Lit, Part, Suffix, UnOp};
 use crate::error::EvalError;
 use crate::value::{java_double_cmp, java_string_cmp, parse_java_double, parse_java_long, Value};
+use crate::vars::{Bound, Name, Vars};
+
+/// Where identifiers are looked up: a JSON object, or variables indexed by [`Vars`].
+#[derive(Clone, Copy)]
+pub(crate) enum Scope<'a> {
+    Json(&'a Json),
+    Vars(&'a Vars<'a>),
+}
 
 /// What an evaluation runs against.
 pub(crate) struct Ctx<'a> {
-    pub vars: &'a Json,
+    pub scope: Scope<'a>,
     pub strict: bool,
     pub max_output: usize,
 }
@@ -119,12 +127,99 @@ fn eval_access<'a>(
     Ok(value)
 }
 
-fn eval_ident<'a>(name: &str, pos: usize, ctx: &Ctx<'a>) -> Result<Value<'a>, EvalError> {
-    match ctx.vars.get(name) {
-        Some(v) => Ok(Value::from_json(v)),
-        None if ctx.strict => Err(EvalError::new(format!("unknown identifier `{name}`")).at(pos)),
-        None => Ok(Value::Null),
+#[inline]
+pub(crate) fn eval_ident<'a>(
+    name: &Name,
+    pos: usize,
+    ctx: &Ctx<'a>,
+) -> Result<Value<'a>, EvalError> {
+    with_ident(name, pos, ctx, Value::clone)
+}
+
+/// Calls `f` with the value of an identifier, without copying it out of the variables.
+#[inline]
+pub(crate) fn with_ident<'a, R>(
+    name: &Name,
+    pos: usize,
+    ctx: &Ctx<'a>,
+    f: impl FnOnce(&Value<'a>) -> R,
+) -> Result<R, EvalError> {
+    match ctx.scope {
+        Scope::Vars(vars) => {
+            if let Some(v) = vars.lookup(name.hash, &name.text) {
+                return Ok(f(&v.value()));
+            }
+        }
+        Scope::Json(json) => {
+            if let Some(v) = json.get(&*name.text) {
+                return Ok(f(&Value::from_json(v)));
+            }
+        }
     }
+    if ctx.strict {
+        Err(unknown_identifier(name, pos))
+    } else {
+        Ok(f(&Value::Null))
+    }
+}
+
+/// Renders composite parts to the end of `out`; `emit_str` writes a value that is a string
+/// bound to a variable (the usual case, without building a [`Value`]), `emit` any other value
+/// (String coercion, percent-encoding for a URI, JSON escaping for a payload). On error `out`
+/// is truncated back to where it was.
+#[inline]
+pub(crate) fn write_parts<'a>(
+    parts: &'a [Part],
+    ctx: &Ctx<'a>,
+    out: &mut String,
+    mut emit_str: impl FnMut(&str, &mut String),
+    mut emit: impl FnMut(&Value<'_>, &mut String),
+) -> Result<(), EvalError> {
+    let start = out.len();
+    for part in parts {
+        // Per §1.2.3 a composite coerces each value to String; null adds nothing.
+        let done = match part {
+            Part::Text(t) => {
+                out.push_str(t);
+                Ok(())
+            }
+            Part::Expr(Expr::Ident { name, pos }) => match bound_str(name, ctx) {
+                Some(s) => {
+                    emit_str(s, out);
+                    Ok(())
+                }
+                None => with_ident(name, *pos, ctx, |v| emit(v, out)),
+            },
+            Part::Expr(e) => eval(e, ctx).map(|v| emit(&v, out)),
+        };
+        if let Err(e) = done {
+            out.truncate(start);
+            return Err(e);
+        }
+        if out.len() - start > ctx.max_output {
+            out.truncate(start);
+            return Err(ctx.output_limit_error());
+        }
+    }
+    Ok(())
+}
+
+/// The string an identifier is bound to in indexed variables, if it is bound to a string.
+#[inline]
+pub(crate) fn bound_str<'a>(name: &Name, ctx: &Ctx<'a>) -> Option<&'a str> {
+    match ctx.scope {
+        Scope::Vars(vars) => match vars.lookup(name.hash, &name.text)? {
+            Bound::Json(Json::String(s)) => Some(s),
+            Bound::Str(s) => Some(s),
+            Bound::Json(_) => None,
+        },
+        Scope::Json(_) => None,
+    }
+}
+
+#[cold]
+fn unknown_identifier(name: &Name, pos: usize) -> EvalError {
+    EvalError::new(format!("unknown identifier `{}`", name.text)).at(pos)
 }
 
 fn eval_chain<'a>(
@@ -162,6 +257,13 @@ fn eval_chain<'a>(
         }
         _ => {
             for (op, pos, e) in rest {
+                // Tomcat's `<` and `>` (AstLessThan, AstGreaterThan) answer false for a null left
+                // operand before evaluating the right one; `<=`, `>=`, `==` and arithmetic
+                // evaluate both operands first.
+                if matches!(op, BinOp::Lt | BinOp::Gt) && acc.is_null() {
+                    acc = Value::Bool(false);
+                    continue;
+                }
                 let rhs = eval(e, ctx)?;
                 acc = binary(*op, acc, rhs).map_err(|err| err.at(*pos))?;
             }
@@ -382,4 +484,72 @@ fn property<'a>(base: Value<'a>, key: &Value<'_>) -> Result<Value<'a>, EvalError
             other.type_name()
         ))),
     }
+}
+
+/// Constant folding at parse time: every sub-expression without identifiers is evaluated once
+/// and replaced by its value. One that fails is kept as written, so that rendering reports the
+/// error with its column, as it would without folding.
+pub(crate) fn fold(mut expr: Expr, max_output: usize) -> Expr {
+    fold_in_place(&mut expr, max_output);
+    expr
+}
+
+/// Folds `expr`'s constant sub-expressions; whether `expr` has no identifiers.
+fn fold_in_place(expr: &mut Expr, max_output: usize) -> bool {
+    let constant = match expr {
+        Expr::Lit(_) => return true,
+        Expr::Ident { .. } => false,
+        Expr::Access { base, suffixes } => {
+            let mut c = fold_in_place(base, max_output);
+            for s in suffixes {
+                if let Suffix::Index { index, .. } = s {
+                    c &= fold_in_place(index, max_output);
+                }
+            }
+            c
+        }
+        Expr::Unary { operand, .. } => fold_in_place(operand, max_output),
+        Expr::Chain { first, rest } => {
+            let mut c = fold_in_place(first, max_output);
+            for (_, _, e) in rest {
+                c &= fold_in_place(e, max_output);
+            }
+            c
+        }
+        Expr::Choice {
+            cond,
+            then,
+            otherwise,
+            ..
+        } => {
+            fold_in_place(cond, max_output)
+                & fold_in_place(then, max_output)
+                & fold_in_place(otherwise, max_output)
+        }
+        Expr::Elvis {
+            value, fallback, ..
+        }
+        | Expr::Coalesce { value, fallback } => {
+            fold_in_place(value, max_output) & fold_in_place(fallback, max_output)
+        }
+    };
+    if constant {
+        let none = Json::Null;
+        let ctx = Ctx {
+            scope: Scope::Json(&none),
+            strict: false,
+            max_output,
+        };
+        let lit = match eval(expr, &ctx) {
+            Ok(Value::Null) => Lit::Null,
+            Ok(Value::Bool(b)) => Lit::Bool(b),
+            Ok(Value::Long(l)) => Lit::Long(l),
+            Ok(Value::Double(d)) => Lit::Double(d),
+            Ok(Value::String(s)) => Lit::Str(s.into_owned().into()),
+            // Without variables there is no object or array; errors stay for rendering.
+            Ok(Value::Object(_) | Value::Array(_)) | Err(_) => return true,
+        };
+        *expr = Expr::Lit(lit);
+    }
+    constant
 }

@@ -23,12 +23,14 @@ mod payload;
 mod template;
 mod uri;
 mod value;
+mod vars;
 
 pub use error::{EvalError, ParseError, PayloadError};
 pub use payload::PayloadTemplate;
 pub use template::Template;
 pub use uri::{percent_encode, UriPosition, UriTemplate};
 pub use value::{format_double, Value};
+pub use vars::Vars;
 
 /// The largest nesting depth [`Limits::max_depth`] may raise parsing to; higher values are
 /// capped so that parsing and evaluation always fit in a 2 MiB thread stack.

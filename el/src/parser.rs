@@ -3,6 +3,8 @@
 
 use crate::ast::{BinOp, Expr, Lit, Part, Suffix, UnOp};
 use crate::error::ParseError;
+use crate::eval::fold;
+use crate::vars::Name;
 use crate::Limits;
 
 /// Parses a whole composite template into its parts.
@@ -53,7 +55,7 @@ pub(crate) fn parse_composite(src: &str, limits: &Limits) -> Result<Vec<Part>, P
                 other => return Err(p.unexpected(other, end.col, "expected an operator or `}`")),
             }
             sc = p.lexer.sc;
-            parts.push(Part::Expr(expr));
+            parts.push(Part::Expr(fold(expr, limits.max_output)));
         } else {
             text.push(c);
             sc.bump();
@@ -656,7 +658,7 @@ impl<'s> Parser<'s> {
             Tok::Ident(name) => {
                 self.reject_function(name)?;
                 Expr::Ident {
-                    name: name.into(),
+                    name: Name::new(name),
                     pos: col,
                 }
             }

@@ -2,11 +2,12 @@
 
 use serde_json::Value as Json;
 
-use crate::ast::Part;
+use crate::ast::{Expr, Part};
 use crate::error::{EvalError, ParseError};
-use crate::eval::{eval, Ctx};
+use crate::eval::{eval, write_parts, Ctx, Scope};
 use crate::parser::parse_composite;
 use crate::value::Value;
+use crate::vars::Vars;
 use crate::{EvalOptions, Limits};
 
 /// A parsed EL template (literal text with `${...}` or `#{...}` eval-expressions).
@@ -80,39 +81,62 @@ impl Template {
 
     fn ctx<'a>(&self, vars: &'a Json, options: &EvalOptions) -> Ctx<'a> {
         Ctx {
-            vars,
+            scope: Scope::Json(vars),
             strict: options.strict,
             max_output: self.limits.max_output,
         }
     }
 
-    fn render_ctx<'a>(&'a self, ctx: &Ctx<'a>) -> Result<String, EvalError> {
-        self.render_parts(ctx, |_, value, out| value.append_to(out))
+    /// The evaluation context for indexed variables.
+    pub(crate) fn vars_ctx<'a>(&self, vars: &'a Vars<'a>, options: &EvalOptions) -> Ctx<'a> {
+        Ctx {
+            scope: Scope::Vars(vars),
+            strict: options.strict,
+            max_output: self.limits.max_output,
+        }
     }
 
-    /// Renders part by part; `emit` writes the value of the n-th eval-expression to the output
-    /// (plain String coercion, or percent-encoding for a URI).
-    pub(crate) fn render_parts<'a>(
-        &'a self,
-        ctx: &Ctx<'a>,
-        mut emit: impl FnMut(usize, Value<'a>, &mut String),
-    ) -> Result<String, EvalError> {
+    /// Renders to the end of `out` (the fast path: nothing is allocated but `out`'s growth).
+    /// On error `out` is left as it was.
+    pub fn render_to(&self, vars: &Vars<'_>, out: &mut String) -> Result<(), EvalError> {
+        self.render_to_with(vars, &EvalOptions::default(), out)
+    }
+
+    /// [`Template::render_to`] with explicit options.
+    pub fn render_to_with(
+        &self,
+        vars: &Vars<'_>,
+        options: &EvalOptions,
+        out: &mut String,
+    ) -> Result<(), EvalError> {
+        let ctx = self.vars_ctx(vars, options);
+        write_parts(
+            &self.parts,
+            &ctx,
+            out,
+            |s, out| out.push_str(s),
+            |v, out| v.append_to(out),
+        )
+    }
+
+    fn render_ctx<'a>(&'a self, ctx: &Ctx<'a>) -> Result<String, EvalError> {
         let mut out = String::new();
-        let mut n = 0;
-        for part in &self.parts {
-            match part {
-                Part::Text(t) => out.push_str(t),
-                // Per §1.2.3 a composite coerces each value to String; null adds nothing.
-                Part::Expr(e) => {
-                    emit(n, eval(e, ctx)?, &mut out);
-                    n += 1;
-                }
-            }
-            if out.len() > ctx.max_output {
-                return Err(ctx.output_limit_error());
-            }
-        }
+        write_parts(
+            &self.parts,
+            ctx,
+            &mut out,
+            |s, out| out.push_str(s),
+            |v, out| v.append_to(out),
+        )?;
         Ok(out)
+    }
+
+    /// The one eval-expression of a template that is exactly one, `None` for any other.
+    pub(crate) fn single_expression(&self) -> Option<&Expr> {
+        match self.parts.as_slice() {
+            [Part::Expr(e)] => Some(e),
+            _ => None,
+        }
     }
 
     /// The parts, for renderers that treat literal text and values differently.

@@ -1,13 +1,14 @@
 //! `UriTemplate`: a template for a CRM resource URI whose substituted values are
 //! percent-encoded, while the literal parts (scheme, host, path, query keys) stay as written.
 
-use std::fmt::Write;
-
 use serde_json::Value as Json;
 
 use crate::ast::Part;
 use crate::error::{EvalError, ParseError};
+use crate::eval::{write_parts, Ctx};
 use crate::template::Template;
+use crate::value::{push_long, Value};
+use crate::vars::Vars;
 use crate::{EvalOptions, Limits};
 
 /// Where in a URI a substituted value lands, decided by the literal text before it.
@@ -72,10 +73,88 @@ impl UriTemplate {
     /// [`UriTemplate::render`] with explicit options.
     pub fn render_with(&self, vars: &Json, options: &EvalOptions) -> Result<String, EvalError> {
         let ctx = self.template.context(vars, options);
-        self.template.render_parts(&ctx, |n, value, out| {
-            let position = self.positions.get(n).copied().unwrap_or(UriPosition::Query);
-            percent_encode(&value.coerce_to_string(), position, out);
-        })
+        let mut out = String::new();
+        self.write(&ctx, &mut out)?;
+        Ok(out)
+    }
+
+    /// Renders the URI to the end of `out` (the fast path: values are encoded straight into
+    /// `out`). On error `out` is left as it was.
+    pub fn render_to(&self, vars: &Vars<'_>, out: &mut String) -> Result<(), EvalError> {
+        self.render_to_with(vars, &EvalOptions::default(), out)
+    }
+
+    /// [`UriTemplate::render_to`] with explicit options.
+    pub fn render_to_with(
+        &self,
+        vars: &Vars<'_>,
+        options: &EvalOptions,
+        out: &mut String,
+    ) -> Result<(), EvalError> {
+        let ctx = self.template.vars_ctx(vars, options);
+        self.write(&ctx, out)
+    }
+
+    fn write<'a>(&'a self, ctx: &Ctx<'a>, out: &mut String) -> Result<(), EvalError> {
+        // Every position is encoded alike today (see `percent_encode`).
+        let encode_str = |s: &str, out: &mut String| encode(s.as_bytes(), out);
+        write_parts(
+            self.template.parts(),
+            ctx,
+            out,
+            encode_str,
+            |value, out| match value {
+                Value::String(s) => encode(s.as_bytes(), out),
+                Value::Null => {}
+                // Digits and `-` need no encoding.
+                Value::Long(l) => push_long(out, *l),
+                Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                other => encode(other.coerce_to_string().as_bytes(), out),
+            },
+        )
+    }
+}
+
+/// How each byte is written in a URI value: the byte itself if RFC 3986 calls it unreserved
+/// (`A-Z a-z 0-9 - . _ ~`), else `%XX`; as the little-endian bytes of a `u32` whose top byte
+/// is the encoded length.
+static ENCODED: [u32; 256] = {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut t = [0u32; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_' || c == b'~' {
+            u32::from_le_bytes([c, 0, 0, 1])
+        } else {
+            u32::from_le_bytes([b'%', HEX[b >> 4], HEX[b & 15], 3])
+        };
+        b += 1;
+    }
+    t
+};
+
+/// Percent-encodes `bytes` to the end of `out` without a branch per byte: each byte's table
+/// entry is stored whole and the end advances by its encoded length.
+#[inline]
+fn encode(bytes: &[u8], out: &mut String) {
+    // SAFETY: only ASCII is appended (unreserved bytes as they are, any other byte as `%XX`),
+    // so `out` stays UTF-8.
+    let v = unsafe { out.as_mut_vec() };
+    // Byte i is stored at an offset of at most 3i, four bytes wide: 3 * len + 1 in all.
+    v.reserve(bytes.len() * 3 + 1);
+    let len = v.len();
+    // SAFETY: every store is within the capacity reserved above (see there), and `set_len`
+    // covers exactly the bytes written: each step advances over bytes it has just stored.
+    unsafe {
+        let start = v.as_mut_ptr().add(len);
+        let mut end = start;
+        for &b in bytes {
+            let e = ENCODED[usize::from(b)];
+            end.cast::<u32>().write_unaligned(e.to_le());
+            end = end.add((e >> 24) as usize);
+        }
+        v.set_len(len + end.offset_from(start) as usize);
     }
 }
 
@@ -89,13 +168,7 @@ pub fn percent_encode(value: &str, position: UriPosition, out: &mut String) {
     // The position is part of the signature so that a position-specific set can be introduced
     // without changing callers; today the strict set is right for all three.
     let _ = position;
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
+    encode(value.as_bytes(), out);
 }
 
 #[cfg(test)]

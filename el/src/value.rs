@@ -96,14 +96,13 @@ impl<'a> Value<'a> {
     }
 
     /// Appends the String coercion to `out` without an intermediate allocation where possible.
+    #[inline]
     pub(crate) fn append_to(&self, out: &mut String) {
-        use std::fmt::Write;
         match self {
             Value::Null => {}
-            Value::Long(l) => {
-                let _ = write!(out, "{l}");
-            }
+            Value::Long(l) => push_long(out, *l),
             Value::String(s) => out.push_str(s),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             other => out.push_str(&other.coerce_to_string()),
         }
     }
@@ -183,6 +182,25 @@ impl<'a> Value<'a> {
             _ => false,
         }
     }
+}
+
+/// Appends the decimal digits of `l` (as Java's `Long.toString` prints it).
+pub(crate) fn push_long(out: &mut String, l: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut n = l.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if l < 0 {
+        out.push('-');
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
 }
 
 /// `Long.valueOf`: an optional sign and ASCII digits, no whitespace, in range.

@@ -118,3 +118,27 @@ fn output_limit() {
         .contains("output longer"));
     assert!(t.evaluate(&vars).is_err());
 }
+
+#[test]
+fn output_limit_on_the_fast_path_leaves_the_buffer_as_it_was() {
+    let limits = Limits {
+        max_output: 1000,
+        ..Limits::default()
+    };
+    let event = json!({"x": "y".repeat(600), "q": "\"".repeat(400)});
+    let vars = cti_el::Vars::from_json(&event);
+    let mut out = String::from("kept");
+    let t = Template::parse_with("${x}${x}", &limits).unwrap();
+    assert!(t.render_to(&vars, &mut out).is_err());
+    let u = cti_el::UriTemplate::parse_with("https://x/?a=${x}&b=${x}", &limits).unwrap();
+    assert!(u.render_to(&vars, &mut out).is_err());
+    let p =
+        cti_el::PayloadTemplate::parse_with(&json!({"a": "${x}", "b": "${x}"}), &limits).unwrap();
+    let e = p.render_json(&vars, &mut out).unwrap_err();
+    assert!(e.message().contains("output longer"), "{e}");
+    assert_eq!(out, "kept");
+    // Escaping does not count: 400 quotes are 400 bytes of the limit, not 800.
+    let p = cti_el::PayloadTemplate::parse_with(&json!({"q": "${q}"}), &limits).unwrap();
+    p.render_json(&vars, &mut out).unwrap();
+    assert_eq!(out.len(), "kept".len() + 2 + 800 + 6);
+}

@@ -1,7 +1,7 @@
 //! Property tests: arbitrary input never panics, and nesting is bounded (a deep template is an
 //! error, not a stack overflow).
 
-use cti_el::{Limits, PayloadTemplate, Template, UriTemplate};
+use cti_el::{Limits, PayloadTemplate, Template, UriTemplate, Vars};
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
 
@@ -12,19 +12,44 @@ fn vars() -> Json {
     })
 }
 
+/// The fast path (indexed variables, output appended to a buffer) renders what the JSON-value
+/// path renders, fails where it fails, and leaves the buffer as it was on failure.
+fn same<E: PartialEq + std::fmt::Debug>(
+    src: &str,
+    slow: Result<String, E>,
+    fast: Result<(), E>,
+    out: &str,
+) {
+    match (slow, fast) {
+        (Ok(s), Ok(())) => assert_eq!(out, format!("pre{s}"), "{src:?}"),
+        (Err(a), Err(b)) => {
+            assert_eq!(a, b, "{src:?}");
+            assert_eq!(out, "pre", "{src:?}");
+        }
+        (slow, fast) => panic!("{src:?}: {slow:?} but {fast:?}"),
+    }
+}
+
 /// Exercises every entry point on one template text.
 fn exercise(src: &str) {
     let v = vars();
+    let indexed = Vars::from_json(&v);
     if let Ok(t) = Template::parse(src) {
-        let _ = t.render(&v);
         let _ = t.evaluate(&v);
         let _ = t.render_with(&v, &cti_el::EvalOptions { strict: true });
+        let mut out = String::from("pre");
+        let fast = t.render_to(&indexed, &mut out);
+        same(src, t.render(&v), fast, &out);
     }
     if let Ok(u) = UriTemplate::parse(src) {
-        let _ = u.render(&v);
+        let mut out = String::from("pre");
+        let fast = u.render_to(&indexed, &mut out);
+        same(src, u.render(&v), fast, &out);
     }
     if let Ok(p) = PayloadTemplate::parse(&json!({"k": src, "l": [src]})) {
-        let _ = p.render(&v);
+        let mut out = String::from("pre");
+        let fast = p.render_json(&indexed, &mut out);
+        same(src, p.render(&v).map(|j| j.to_string()), fast, &out);
     }
 }
 

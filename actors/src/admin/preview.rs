@@ -1,6 +1,7 @@
 //! `POST .../event-uri-mappings/preview`: the requests a sample event would cause, rendered
 //! exactly as a delivery renders them. Nothing is sent and nothing is stored.
 
+use cti_el::Vars;
 use serde_json::Value;
 
 use super::validate::mapping_fields;
@@ -79,7 +80,7 @@ impl Admin {
         })
     }
 
-    fn preview_one(&self, c: Candidate, vars: &Value, prefix: &str) -> MappingPreviewItem {
+    fn preview_one(&self, c: Candidate, vars: &Vars<'_>, prefix: &str) -> MappingPreviewItem {
         let at = c.index.map(|i| format!("eventUriMappings[{i}]."));
         let rendered = CompiledMapping::compile(&c.mapping).and_then(|m| render_vars(&m, vars));
         let mut item = MappingPreviewItem {

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use cti_el::{EvalError, PayloadError, PayloadTemplate, UriTemplate};
+use cti_el::{EvalError, PayloadError, PayloadTemplate, UriTemplate, Vars};
 use serde_json::{Map, Value};
 
 use crate::domain::{HttpMethod, MappingId, XelionEvent};
@@ -221,15 +221,13 @@ impl CompiledMapping {
     }
 }
 
-/// The variables of an event: its fields plus `xelionEvent` (the event type wins over a field
-/// of that name). Build them once per event when rendering several mappings.
-pub fn variables(xelion_event: XelionEvent, fields: &Map<String, Value>) -> Value {
-    let mut vars = fields.clone();
-    vars.insert(
-        EVENT_VARIABLE.to_string(),
-        Value::String(xelion_event.as_str().to_string()),
-    );
-    Value::Object(vars)
+/// The variables of an event: its fields plus `xelionEvent`, the event type (which wins over
+/// a field of that name), indexed once and borrowed from the event. Build them once per event
+/// when rendering several mappings.
+pub fn variables(xelion_event: XelionEvent, fields: &Map<String, Value>) -> Vars<'_> {
+    let mut vars = Vars::from_map(fields);
+    vars.insert_str(EVENT_VARIABLE, xelion_event.as_str());
+    vars
 }
 
 /// Renders the request of one mapping for one event.
@@ -241,22 +239,23 @@ pub fn render(
     render_vars(m, &variables(xelion_event, fields))
 }
 
-/// [`render`] with variables built by [`variables`].
-pub fn render_vars(m: &CompiledMapping, vars: &Value) -> Result<PreparedRequest, RenderError> {
-    let uri = m
-        .uri
-        .render(vars)
+/// [`render`] with variables built by [`variables`]. The body is the payload rendered straight
+/// to its JSON text.
+pub fn render_vars(m: &CompiledMapping, vars: &Vars<'_>) -> Result<PreparedRequest, RenderError> {
+    let mut uri = String::with_capacity(256);
+    m.uri
+        .render_to(vars, &mut uri)
         .map_err(|e| TemplateError::eval(TemplateField::Uri, e))?;
     let uri = checked_url(&uri)?;
     let body = match &m.payload {
         None => None,
-        Some(p) => match p
-            .render(vars)
-            .map_err(|e| TemplateError::eval(TemplateField::Payload, e))?
-        {
-            Value::Null => None,
-            rendered => Some(rendered.to_string()),
-        },
+        Some(p) => {
+            let mut body = String::with_capacity(256);
+            p.render_json(vars, &mut body)
+                .map_err(|e| TemplateError::eval(TemplateField::Payload, e))?;
+            // A payload that renders to null (a lone `${...}` that is null) sends no body.
+            (body != "null").then_some(body)
+        }
     };
     let mut headers = Vec::with_capacity(m.headers.len() + 3);
     headers.extend(m.headers.iter().cloned());

@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use cti_el::{EvalOptions, Limits, PayloadTemplate, Template, UriTemplate};
+use cti_el::{EvalOptions, Limits, PayloadTemplate, Template, UriTemplate, Vars};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 
@@ -23,16 +23,21 @@ fuzz_target!(|data: &[u8]| {
         max_output: 64 * 1024,
         ..Limits::default()
     };
+    let indexed = Vars::from_json(&vars);
+    let mut out = String::new();
     if let Ok(t) = Template::parse_with(src, &limits) {
         let _ = t.render(&vars);
+        let _ = t.render_to(&indexed, &mut out);
         let _ = t.evaluate(&vars);
         let _ = t.render_with(&vars, &EvalOptions { strict: true });
     }
     if let Ok(u) = UriTemplate::parse_with(src, &limits) {
         let _ = u.render(&vars);
+        let _ = u.render_to(&indexed, &mut out);
     }
     if let Ok(p) = PayloadTemplate::parse_with(&json!({"x": src, "y": [src, 1]}), &limits) {
         let _ = p.render(&vars);
+        let _ = p.render_json(&indexed, &mut out);
     }
     let _ = cti_el::batch::process_line(src);
 });
