@@ -8,10 +8,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::api::{
-    Affected, Arrivals, CrmCounters, CrmSettings, DropMode, DropSockets, ExpireAccessTokens, ExpireSessions,
-    FaultInfo, FaultSpec, LoadDone, LoadSpec, NewAccessToken, NewCall, NewClient, NewDeviceCode, NewRefreshToken,
-    NewTenant, NewUser, PlacedCall, RecordedRequest, Scenario, SendFrame, TenantInfo, TenantUpdate,
-    TokenCreated, UserInfo, UserUpdate, XelionCounters,
+    Affected, Arrivals, CrmCounters, CrmSettings, DropMode, DropSockets, ExpireAccessTokens,
+    ExpireSessions, FaultInfo, FaultSpec, LoadDone, LoadSpec, NewAccessToken, NewCall, NewClient,
+    NewDeviceCode, NewRefreshToken, NewTenant, NewUser, PlacedCall, RecordedRequest, Scenario,
+    SendFrame, TenantInfo, TenantUpdate, TokenCreated, UserInfo, UserUpdate, XelionCounters,
 };
 
 /// How often the `wait_for_*` helpers poll.

@@ -34,11 +34,7 @@ fn bench(args: &[&str]) -> (bool, String, String) {
         s
     });
     let status = wait_exit_within(&mut child, std::time::Duration::from_secs(600));
-    (
-        status.success(),
-        out.join().unwrap(),
-        err.join().unwrap(),
-    )
+    (status.success(), out.join().unwrap(), err.join().unwrap())
 }
 
 /// The keys of an object, sorted.
@@ -74,7 +70,10 @@ fn assert_exactly_once(what: &str, t: &Value) {
     assert_eq!(t["duplicates"], 0, "{what}: {t}");
     assert_eq!(t["missing"], 0, "{what}: {t}");
     assert_eq!(t["exactlyOnce"], true, "{what}: {t}");
-    assert!(t["deliveriesPerSecond"].as_f64().unwrap() > 0.0, "{what}: {t}");
+    assert!(
+        t["deliveriesPerSecond"].as_f64().unwrap() > 0.0,
+        "{what}: {t}"
+    );
 }
 
 #[test]
@@ -104,7 +103,14 @@ fn bench_json_keeps_its_shape_and_counts_every_delivery_once() {
     let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(
         keys(&report),
-        ["latency", "machine", "options", "targets", "tenants", "throughput"]
+        [
+            "latency",
+            "machine",
+            "options",
+            "targets",
+            "tenants",
+            "throughput"
+        ]
     );
     assert_eq!(
         keys(&report["machine"]),

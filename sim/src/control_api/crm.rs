@@ -6,8 +6,8 @@ use actix_web::{web, HttpRequest, Scope};
 
 use super::{check_fault, created, fault_id, no_content, ok, Body, Reply};
 use crate::api::{
-    Affected, Arrivals, CrmSettings, ExpireAccessTokens, FaultKind, FaultSpec, NewAccessToken, NewClient,
-    NewDeviceCode, NewRefreshToken, TokenCreated,
+    Affected, Arrivals, CrmSettings, ExpireAccessTokens, FaultKind, FaultSpec, NewAccessToken,
+    NewClient, NewDeviceCode, NewRefreshToken, TokenCreated,
 };
 use crate::crm::{AccessToken, DeviceCode, DeviceState, RefreshState, RefreshToken};
 use crate::error::ControlError;

@@ -100,7 +100,12 @@ pub(super) struct Leg {
 }
 
 impl Leg {
-    pub(super) fn new(st: &mut XelionState, caller: Party, callee: Party, start: SystemTime) -> Self {
+    pub(super) fn new(
+        st: &mut XelionState,
+        caller: Party,
+        callee: Party,
+        start: SystemTime,
+    ) -> Self {
         let call_id = format!("{:016x}", rand::thread_rng().gen::<u64>());
         let caller_flow = flow_id(start, st.next_flow_seq());
         let callee_flow = flow_id(start, st.next_flow_seq());

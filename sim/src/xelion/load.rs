@@ -66,12 +66,7 @@ fn targets(data: &Shared, spec: &LoadSpec) -> Result<Vec<Target>, ControlError> 
             .sockets
             .values()
             .filter(|s| s.ticket.tenant == name && s.ticket.is_admin)
-            .map(|s| {
-                (
-                    s.subscriptions.iter().cloned().collect(),
-                    s.session.clone(),
-                )
-            })
+            .map(|s| (s.subscriptions.iter().cloned().collect(), s.session.clone()))
             .collect();
         out.push(Target {
             tenant: name,
@@ -166,8 +161,7 @@ pub async fn run(data: &Shared, spec: LoadSpec) -> Result<LoadDone, ControlError
             if let Value::Object(m) = &mut notification {
                 m.insert("simSentAtMicros".into(), json!(unix_micros(now)));
             }
-            let text =
-                json!({"notificationType": kind, "notification": notification}).to_string();
+            let text = json!({"notificationType": kind, "notification": notification}).to_string();
             frames += 1;
             for (subs, session) in &mut target.sockets {
                 if subs.iter().any(|s| s == kind) && session.text(text.clone()).await.is_ok() {

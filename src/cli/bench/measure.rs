@@ -220,6 +220,9 @@ mod tests {
             .collect();
         let l = latency(200.0, &done(1000), &arrivals);
         assert!(l.exactly_once);
-        assert_eq!((l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms), (500.0, 990.0, 999.0, 1000.0));
+        assert_eq!(
+            (l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms),
+            (500.0, 990.0, 999.0, 1000.0)
+        );
     }
 }

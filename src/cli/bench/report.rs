@@ -30,13 +30,11 @@ pub struct Machine {
 
 impl Machine {
     pub fn here() -> Machine {
-        let memory_kib = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|m| {
-                m.lines()
-                    .find_map(|l| l.strip_prefix("MemTotal:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            });
+        let memory_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        });
         Machine {
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             memory_kib,
@@ -137,15 +135,16 @@ impl Report {
     /// The release's targets against the figures.
     pub fn judge(&mut self) {
         let mut t = Vec::new();
-        let mut add = |name: &str, target: &str, measured: Option<f64>, unit: &str, ok: fn(f64) -> bool| {
-            t.push(Target {
-                name: name.into(),
-                target: target.into(),
-                measured,
-                unit: unit.into(),
-                pass: measured.map(ok),
-            })
-        };
+        let mut add =
+            |name: &str, target: &str, measured: Option<f64>, unit: &str, ok: fn(f64) -> bool| {
+                t.push(Target {
+                    name: name.into(),
+                    target: target.into(),
+                    measured,
+                    unit: unit.into(),
+                    pass: measured.map(ok),
+                })
+            };
         let dps = |x: &Option<Throughput>| x.as_ref().map(|t| t.deliveries_per_second);
         add(
             "sqliteDeliveriesPerSecond",
@@ -229,8 +228,10 @@ impl Report {
         line(format!(
             "xelion-cti bench: {} CPUs, {} memory, {}, {} build",
             m.cpus,
-            m.memory_kib
-                .map_or("unknown".into(), |k| format!("{:.1} GiB", k as f64 / 1048576.0)),
+            m.memory_kib.map_or("unknown".into(), |k| format!(
+                "{:.1} GiB",
+                k as f64 / 1048576.0
+            )),
             m.os,
             m.build
         ));
@@ -271,9 +272,20 @@ impl Report {
         ));
         line(format!(
             "  {:<8} {:>9} {:>8} {:>9} {:>8} {:>8} {:>9} {:>8} {:>13}",
-            "path", "events/s", "events", "delivered", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "exactly once"
+            "path",
+            "events/s",
+            "events",
+            "delivered",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "max ms",
+            "exactly once"
         ));
-        for (name, list) in [("server", &self.latency.server), ("floor", &self.latency.floor)] {
+        for (name, list) in [
+            ("server", &self.latency.server),
+            ("floor", &self.latency.floor),
+        ] {
             if list.is_empty() {
                 line(format!("  {name:<8} not measured"));
             }
@@ -300,8 +312,10 @@ impl Report {
                     line(format!(
                         "  {:>6} tenants {:>10}",
                         p.tenants,
-                        p.rss_kib
-                            .map_or("unknown".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+                        p.rss_kib.map_or("unknown".into(), |k| format!(
+                            "{:.1} MiB",
+                            k as f64 / 1024.0
+                        ))
                     ));
                 }
                 line(format!(

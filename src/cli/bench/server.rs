@@ -90,10 +90,7 @@ impl Server {
     pub fn check_running(&mut self) -> anyhow::Result<()> {
         if let Some(child) = &mut self.child {
             if let Ok(Some(status)) = child.try_wait() {
-                anyhow::bail!(
-                    "the server stopped ({status}); see {}",
-                    self.log.display()
-                );
+                anyhow::bail!("the server stopped ({status}); see {}", self.log.display());
             }
         }
         Ok(())

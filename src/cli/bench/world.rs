@@ -257,7 +257,10 @@ impl Api {
                     );
                 }
             } else if start.elapsed() > limit {
-                anyhow::bail!("the server did not answer readiness within {} s", limit.as_secs());
+                anyhow::bail!(
+                    "the server did not answer readiness within {} s",
+                    limit.as_secs()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
