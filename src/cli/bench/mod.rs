@@ -283,6 +283,7 @@ async fn prepare(
     api.wait_subscribed(tenants.len() as u64, SUBSCRIBE_LIMIT)
         .await?;
     let calls = u64::from(args.tenants) * u64::from(args.users);
+    control.clear_crm_arrivals().await?;
     let before = control.crm_counters().await?.resource_requests;
     let done = control
         .load(&LoadSpec {
