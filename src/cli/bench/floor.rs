@@ -120,16 +120,20 @@ async fn forward(target: &Arc<Target>, text: &str) {
     };
     let t = target.clone();
     tokio::spawn(async move {
-        let sent = t
-            .http
-            .post(url)
-            .header("Authorization", &t.authorization)
-            .header("Content-Type", "application/json")
-            .body(BODY)
-            .send()
-            .await;
-        if let Ok(resp) = sent {
-            let _ = resp.bytes().await;
+        // Once more on a connection the CRM simulator had closed while it was idle.
+        for _ in 0..2 {
+            let sent = t
+                .http
+                .post(&url)
+                .header("Authorization", &t.authorization)
+                .header("Content-Type", "application/json")
+                .body(BODY)
+                .send()
+                .await;
+            if let Ok(resp) = sent {
+                let _ = resp.bytes().await;
+                break;
+            }
         }
         drop(permit);
     });
