@@ -54,8 +54,8 @@ fn assert_exactly_once(what: &str, t: &Value) {
         keys(t),
         [
             "calls",
-            "deliveriesPerSecond",
             "delivered",
+            "deliveriesPerSecond",
             "duplicates",
             "events",
             "exactlyOnce",
