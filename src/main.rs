@@ -15,6 +15,9 @@ struct Cli {
 enum Command {
     /// Try it: the simulators and the server in one process, calls placed every few seconds.
     Demo(cli::demo::DemoArgs),
+    /// Measure the server against the simulators: throughput, latency, idle tenants, and a
+    /// minimal forwarder as the floor; a table, or JSON with --json.
+    Bench(Box<cli::bench::BenchArgs>),
     /// Run the server (admin API, tenants, deliveries).
     Serve(Box<xelion_cti::config::ServeArgs>),
     /// Create or upgrade the database schema, then exit.
@@ -29,6 +32,7 @@ fn main() -> std::process::ExitCode {
     let args = Cli::parse();
     let result = match args.command {
         Command::Demo(a) => cli::demo::run(a),
+        Command::Bench(a) => cli::bench::run(*a),
         Command::Serve(a) => cli::serve::serve(*a),
         Command::Migrate(a) => cli::serve::migrate(a.into()),
         Command::Sim(a) => cli::sim::run(a),

@@ -8,10 +8,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::api::{
-    Affected, CrmCounters, CrmSettings, DropMode, DropSockets, ExpireAccessTokens, ExpireSessions,
-    FaultInfo, FaultSpec, NewAccessToken, NewCall, NewClient, NewDeviceCode, NewRefreshToken,
-    NewTenant, NewUser, PlacedCall, RecordedRequest, Scenario, SendFrame, TenantInfo, TenantUpdate,
-    TokenCreated, UserInfo, UserUpdate, XelionCounters,
+    Affected, Arrivals, CrmCounters, CrmSettings, DropMode, DropSockets, ExpireAccessTokens,
+    ExpireSessions, FaultInfo, FaultSpec, LoadDone, LoadSpec, NewAccessToken, NewCall, NewClient,
+    NewDeviceCode, NewRefreshToken, NewTenant, NewUser, PlacedCall, RecordedRequest, Scenario,
+    SendFrame, TenantInfo, TenantUpdate, TokenCreated, UserInfo, UserUpdate, XelionCounters,
 };
 
 /// How often the `wait_for_*` helpers poll.
@@ -474,5 +474,20 @@ impl Control {
     /// Removes every CRM fault.
     pub async fn clear_crm_faults(&self) -> anyhow::Result<()> {
         self.unit::<()>(Method::DELETE, "/crm/faults", None).await
+    }
+
+    /// Places calls in bulk (see [`LoadSpec`]); answers once the last frame is written.
+    pub async fn load(&self, spec: &LoadSpec) -> anyhow::Result<LoadDone> {
+        self.call(Method::POST, "/xelion/load", Some(spec)).await
+    }
+
+    /// What `arrivals` recording kept (see [`CrmSettings::record`]).
+    pub async fn crm_arrivals(&self) -> anyhow::Result<Arrivals> {
+        self.call::<(), _>(Method::GET, "/crm/arrivals", None).await
+    }
+
+    /// Forgets the arrivals.
+    pub async fn clear_crm_arrivals(&self) -> anyhow::Result<()> {
+        self.unit::<()>(Method::DELETE, "/crm/arrivals", None).await
     }
 }

@@ -10,6 +10,12 @@ pub fn unix_seconds(t: SystemTime) -> i64 {
     }
 }
 
+/// Microseconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_micros(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
 /// Splits a Unix time into (year, month, day, hour, minute, second), UTC.
 fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = secs.div_euclid(86_400);

@@ -1,5 +1,6 @@
 //! Subcommands of the `xelion-cti` binary, one module each.
 
+pub mod bench;
 pub mod demo;
 pub mod el;
 pub mod serve;

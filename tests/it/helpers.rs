@@ -495,12 +495,22 @@ pub fn spawn_serve_with(
 
 /// Waits (bounded) for a child to exit.
 pub fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
-    for _ in 0..600 {
+    wait_exit_within(child, std::time::Duration::from_secs(30))
+}
+
+/// Waits for a child to exit, killing it (and failing) after `limit`.
+pub fn wait_exit_within(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let _ = child.kill();
-    panic!("the server did not exit within 30 s");
+    let _ = child.wait();
+    panic!("the process did not exit within {} s", limit.as_secs());
 }

@@ -104,6 +104,7 @@ impl World {
             .set_crm_settings(&CrmSettings {
                 access_token_lifetime_seconds: Some(secs),
                 rotate_refresh_tokens: None,
+                ..Default::default()
             })
             .await
             .unwrap();

@@ -99,6 +99,7 @@ async fn crm_settings(app: &TestApp, lifetime: Option<u64>, rotate: Option<bool>
         .set_crm_settings(&CrmSettings {
             access_token_lifetime_seconds: lifetime,
             rotate_refresh_tokens: rotate,
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -95,6 +95,44 @@ pub struct CrmSettings {
     /// `invalid_grant`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotate_refresh_tokens: Option<bool>,
+    /// What the resource server keeps of a request: `full` (everything, see
+    /// `/_sim/crm/requests`) or `arrivals` (path, status and arrival time only, see
+    /// `/_sim/crm/arrivals`: cheap enough for benchmarks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordMode>,
+}
+
+/// What the resource server keeps of each request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RecordMode {
+    /// The whole request (method, path, query, headers, body, token).
+    #[default]
+    Full,
+    /// Its path, status and arrival time.
+    Arrivals,
+}
+
+/// One request as `arrivals` recording keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Arrival {
+    /// Path, as received.
+    pub path: String,
+    /// Status answered; null when a fault dropped the connection.
+    pub status: Option<u16>,
+    /// Unix time of its arrival, microseconds.
+    pub at_micros: u64,
+}
+
+/// `GET /_sim/crm/arrivals`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Arrivals {
+    /// The arrivals kept, oldest first.
+    pub arrivals: Vec<Arrival>,
+    /// Arrivals not kept because the limit was reached (they are counted only).
+    pub dropped: u64,
 }
 
 /// One request the CRM resource server received.

@@ -289,3 +289,45 @@ pub struct XelionCounters {
     /// The open sockets.
     pub sockets: Vec<SocketInfo>,
 }
+
+/// `POST /_sim/xelion/load`: calls generated in bulk over the tenants' sockets. Each call is
+/// an incoming call from an outside number to a user (the tenant's non-administrators in
+/// turn, the tenants in turn) and makes three frames: `newCallEvent`, `callConnectedEvent`,
+/// `callHungUpEvent`. Every notification carries `simSentAtMicros`, the Unix time in
+/// microseconds at which its frame was written, so that a template can pass it on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoadSpec {
+    /// The tenants (default: every tenant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenants: Option<Vec<String>>,
+    /// Calls to place (each three frames).
+    pub calls: u64,
+    /// Frames written per second, over all tenants (default: as fast as allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_per_second: Option<f64>,
+    /// Stop after this many seconds even if calls remain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
+    /// Frames written and not yet answered by a request to the CRM simulator's resource
+    /// server, at most: writing waits while there are more (default: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u64>,
+}
+
+/// The answer to a load, once its last frame has been written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadDone {
+    /// Calls placed.
+    pub calls: u64,
+    /// Frames written to sockets (a frame reaches every subscribed administrator socket of
+    /// its tenant).
+    pub pushed: u64,
+    /// Frames made (three per call), whether or not a socket took them.
+    pub frames: u64,
+    /// Unix time of the first frame, microseconds.
+    pub started_at_micros: u64,
+    /// Unix time after the last frame, microseconds.
+    pub finished_at_micros: u64,
+}

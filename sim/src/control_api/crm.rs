@@ -6,8 +6,8 @@ use actix_web::{web, HttpRequest, Scope};
 
 use super::{check_fault, created, fault_id, no_content, ok, Body, Reply};
 use crate::api::{
-    Affected, CrmSettings, ExpireAccessTokens, FaultKind, FaultSpec, NewAccessToken, NewClient,
-    NewDeviceCode, NewRefreshToken, TokenCreated,
+    Affected, Arrivals, CrmSettings, ExpireAccessTokens, FaultKind, FaultSpec, NewAccessToken,
+    NewClient, NewDeviceCode, NewRefreshToken, TokenCreated,
 };
 use crate::crm::{AccessToken, DeviceCode, DeviceState, RefreshState, RefreshToken};
 use crate::error::ControlError;
@@ -42,6 +42,8 @@ pub(super) fn routes(scope: Scope) -> Scope {
         .route("/crm/settings", web::patch().to(update_settings))
         .route("/crm/requests", web::get().to(list_requests))
         .route("/crm/requests", web::delete().to(clear_requests))
+        .route("/crm/arrivals", web::get().to(list_arrivals))
+        .route("/crm/arrivals", web::delete().to(clear_arrivals))
         .route("/crm/counters", web::get().to(counters))
         .route("/crm/faults", web::get().to(list_faults))
         .route("/crm/faults", web::post().to(add_fault))
@@ -196,6 +198,7 @@ fn settings(data: &Data) -> CrmSettings {
     CrmSettings {
         access_token_lifetime_seconds: Some(st.access_token_lifetime.as_secs()),
         rotate_refresh_tokens: Some(st.rotate_refresh_tokens),
+        record: Some(st.record_mode),
     }
 }
 
@@ -211,6 +214,9 @@ async fn update_settings(data: Data, Body(upd): Body<CrmSettings>) -> Reply {
         }
         if let Some(r) = upd.rotate_refresh_tokens {
             st.rotate_refresh_tokens = r;
+        }
+        if let Some(m) = upd.record {
+            st.record_mode = m;
         }
     }
     ok(&settings(&data))
@@ -283,4 +289,21 @@ async fn remove_fault(data: Data, id: web::Path<String>) -> Reply {
     } else {
         Err(ControlError::not_found(format!("no fault {id}")))
     }
+}
+
+/// `GET /_sim/crm/arrivals`: what `arrivals` recording kept.
+async fn list_arrivals(data: Data) -> Reply {
+    let st = lock(&data.crm);
+    ok(&Arrivals {
+        arrivals: st.arrivals.clone(),
+        dropped: st.arrivals_dropped,
+    })
+}
+
+/// `DELETE /_sim/crm/arrivals`: forget them.
+async fn clear_arrivals(data: Data) -> Reply {
+    let mut st = lock(&data.crm);
+    st.arrivals = Vec::new();
+    st.arrivals_dropped = 0;
+    no_content()
 }

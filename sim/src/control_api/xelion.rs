@@ -6,12 +6,12 @@ use actix_web::{web, Scope};
 
 use super::{check_fault, created, fault_id, no_content, ok, Body, Reply};
 use crate::api::{
-    Affected, DropMode, DropSockets, ExpireSessions, FaultKind, FaultSpec, NewCall, NewTenant,
-    NewUser, SendFrame, TenantUpdate, UserUpdate,
+    Affected, DropMode, DropSockets, ExpireSessions, FaultKind, FaultSpec, LoadSpec, NewCall,
+    NewTenant, NewUser, SendFrame, TenantUpdate, UserUpdate,
 };
 use crate::error::ControlError;
 use crate::state::{lock, Data};
-use crate::xelion::{calls, ws};
+use crate::xelion::{calls, load as bulk, ws};
 
 /// Adds the Xelion routes to the `/_sim` scope.
 pub(super) fn routes(scope: Scope) -> Scope {
@@ -43,6 +43,7 @@ pub(super) fn routes(scope: Scope) -> Scope {
             "/xelion/tenants/{tenant}/sockets/send",
             web::post().to(send_frame),
         )
+        .route("/xelion/load", web::post().to(load))
         .route("/xelion/counters", web::get().to(counters))
         .route("/xelion/faults", web::get().to(list_faults))
         .route("/xelion/faults", web::post().to(add_fault))
@@ -131,6 +132,10 @@ async fn update_user(
 async fn place_call(data: Data, tenant: web::Path<String>, Body(call): Body<NewCall>) -> Reply {
     lock(&data.xelion).tenant(&tenant)?;
     ok(&calls::place(&data, &tenant, call).await?)
+}
+
+async fn load(data: Data, Body(spec): Body<LoadSpec>) -> Reply {
+    ok(&bulk::run(&data, spec).await?)
 }
 
 async fn expire_sessions(

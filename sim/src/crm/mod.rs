@@ -6,11 +6,14 @@ pub mod token;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::api::{CrmCounters, RecordedRequest};
+use crate::api::{Arrival, CrmCounters, RecordMode, RecordedRequest};
 use crate::fault::FaultBook;
 
 /// Recorded requests kept before the oldest are forgotten (bounds memory in benchmarks).
 pub const MAX_RECORDED: usize = 100_000;
+
+/// Arrivals kept in `arrivals` recording before further ones are only counted.
+pub const MAX_ARRIVALS: usize = 1_000_000;
 
 /// Where a refresh token stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +94,12 @@ pub struct CrmState {
     pub requests: VecDeque<RecordedRequest>,
     /// Id of the next recorded request.
     pub next_request_id: u64,
+    /// What is kept of a request.
+    pub record_mode: RecordMode,
+    /// Requests kept in `arrivals` recording, oldest first.
+    pub arrivals: Vec<Arrival>,
+    /// Arrivals counted but not kept (beyond [`MAX_ARRIVALS`]).
+    pub arrivals_dropped: u64,
     /// Injected faults.
     pub faults: FaultBook,
     /// Counters.
@@ -109,6 +118,9 @@ impl CrmState {
             rotate_refresh_tokens,
             requests: VecDeque::new(),
             next_request_id: 0,
+            record_mode: RecordMode::Full,
+            arrivals: Vec::new(),
+            arrivals_dropped: 0,
             faults: FaultBook::default(),
             counters: CrmCounters::default(),
         }
@@ -138,6 +150,15 @@ impl CrmState {
             .get(token)
             .filter(|t| t.expires_at > SystemTime::now())
             .map(|t| t.subject.clone())
+    }
+
+    /// Keeps an arrival, or counts it beyond [`MAX_ARRIVALS`].
+    pub fn arrive(&mut self, a: Arrival) {
+        if self.arrivals.len() >= MAX_ARRIVALS {
+            self.arrivals_dropped += 1;
+        } else {
+            self.arrivals.push(a);
+        }
     }
 
     /// Stores a recorded request, forgetting the oldest beyond [`MAX_RECORDED`].

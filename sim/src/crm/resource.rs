@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use crate::api::{FaultKind, FaultSpec, RecordedRequest};
+use crate::api::{Arrival, FaultKind, FaultSpec, RecordMode, RecordedRequest};
 use crate::state::{lock, Data};
 use crate::time::xelion_date;
 
@@ -94,7 +94,7 @@ pub async fn resource(data: Data, req: HttpRequest, body: web::Bytes) -> HttpRes
             "error": format!("no control API route {} {}", req.method(), req.path())
         }));
     }
-    let received_at = xelion_date(SystemTime::now());
+    let now = SystemTime::now();
     let outcome = {
         let mut st = lock(&data.crm);
         st.counters.resource_requests += 1;
@@ -132,6 +132,15 @@ pub async fn resource(data: Data, req: HttpRequest, body: web::Bytes) -> HttpRes
             HttpResponse::Ok().json(json!({"ok": true, "id": id})),
         ),
     };
+    if st.record_mode == RecordMode::Arrivals {
+        st.arrive(Arrival {
+            path: req.path().to_owned(),
+            status,
+            at_micros: crate::time::unix_micros(now),
+        });
+        return response;
+    }
+    let received_at = xelion_date(now);
     st.record(RecordedRequest {
         id,
         method: req.method().to_string(),

@@ -31,7 +31,7 @@ const DEFAULT_TRANSFER_TARGET: &str = "+31201234567";
 
 /// One side of a call.
 #[derive(Debug, Clone)]
-enum Party {
+pub(super) enum Party {
     /// A user of the tenant.
     User {
         oid: u64,
@@ -91,7 +91,7 @@ fn resolve(st: &XelionState, tenant: &str, field: &str, who: &str) -> Result<Par
 }
 
 /// One call leg with its identifiers.
-struct Leg {
+pub(super) struct Leg {
     call_id: String,
     caller: Party,
     callee: Party,
@@ -100,7 +100,12 @@ struct Leg {
 }
 
 impl Leg {
-    fn new(st: &mut XelionState, caller: Party, callee: Party, start: SystemTime) -> Self {
+    pub(super) fn new(
+        st: &mut XelionState,
+        caller: Party,
+        callee: Party,
+        start: SystemTime,
+    ) -> Self {
         let call_id = format!("{:016x}", rand::thread_rng().gen::<u64>());
         let caller_flow = flow_id(start, st.next_flow_seq());
         let callee_flow = flow_id(start, st.next_flow_seq());
@@ -121,7 +126,7 @@ impl Leg {
     }
 
     /// A CallEvent; `sides` limits it to the caller (`Some(true)`) or callee (`Some(false)`).
-    fn event(&self, date: SystemTime, duration: u64, sides: Option<bool>) -> Value {
+    pub(super) fn event(&self, date: SystemTime, duration: u64, sides: Option<bool>) -> Value {
         let mut m = Map::new();
         m.insert("callId".into(), json!(self.call_id));
         m.insert("initiation".into(), json!(self.initiation()));

@@ -5,6 +5,7 @@
 //! the network.
 
 pub mod calls;
+pub mod load;
 pub mod rest;
 pub mod ws;
 

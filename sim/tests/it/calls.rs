@@ -1,7 +1,7 @@
 //! Scripted calls: event sequences and field values.
 
 use cti_sim::api::{NewCall, Scenario};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
 
@@ -194,4 +194,99 @@ async fn bad_calls_are_refused_with_a_reason() {
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert!(v["error"].as_str().unwrap().contains("busy"), "{v}");
+}
+
+#[tokio::test]
+async fn a_load_places_calls_to_users_in_turn_with_send_times() {
+    let sim = start();
+    let mut admin = open_socket(&sim, "admin").await;
+    subscribe(
+        &sim,
+        &mut admin,
+        "admin",
+        &["newCallEvent", "callConnectedEvent", "callHungUpEvent"],
+    )
+    .await;
+    let done = sim
+        .control()
+        .load(&cti_sim::api::LoadSpec {
+            calls: 2,
+            events_per_second: Some(1000.0),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((done.calls, done.frames, done.pushed), (2, 6, 6));
+    assert!(done.started_at_micros <= done.finished_at_micros);
+    let got = drain(&mut admin).await;
+    assert_eq!(
+        types(&got),
+        [
+            "newCallEvent",
+            "callConnectedEvent",
+            "callHungUpEvent",
+            "newCallEvent",
+            "callConnectedEvent",
+            "callHungUpEvent"
+        ]
+    );
+    // The non-administrators in turn, each call its own id, each frame its send time.
+    assert_eq!(n(&got[0])["calleeUser"], "alice");
+    assert_eq!(n(&got[3])["calleeUser"], "bob");
+    assert_eq!(n(&got[0])["initiation"], "incoming");
+    assert_eq!(n(&got[0])["callId"], n(&got[2])["callId"]);
+    assert_ne!(n(&got[0])["callId"], n(&got[3])["callId"]);
+    assert_eq!(n(&got[2])["duration"], 30);
+    let sent: Vec<u64> = got
+        .iter()
+        .map(|f| n(f)["simSentAtMicros"].as_u64().unwrap())
+        .collect();
+    assert!(sent.windows(2).all(|w| w[0] <= w[1]), "{sent:?}");
+    assert!(
+        sent[0] >= done.started_at_micros && sent[5] <= done.finished_at_micros,
+        "{sent:?} {done:?}"
+    );
+    let counters = sim.control().xelion_counters().await.unwrap();
+    assert_eq!(counters.total.calls_placed, 2);
+    assert_eq!(counters.total.events_sent, 6);
+}
+
+#[tokio::test]
+async fn a_load_waits_for_the_crm_when_its_window_is_full() {
+    let sim = start();
+    let mut admin = open_socket(&sim, "admin").await;
+    subscribe(&sim, &mut admin, "admin", &["newCallEvent"]).await;
+    // Nothing answers the frames at the CRM: a window of 2 lets 2 frames out, then the load
+    // stops at its duration.
+    let done = sim
+        .control()
+        .load(&cti_sim::api::LoadSpec {
+            calls: 100,
+            max_in_flight: Some(2),
+            duration_seconds: Some(0.3),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(done.frames, 2, "{done:?}");
+    assert_eq!(done.pushed, 1, "only newCallEvent is subscribed: {done:?}");
+    let bad = http()
+        .post(format!("{}/_sim/xelion/load", sim.xelion_url()))
+        .json(&json!({"calls": 1, "tenants": ["nope"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 404);
+    let bad = http()
+        .post(format!("{}/_sim/xelion/load", sim.xelion_url()))
+        .json(&json!({"calls": 1, "eventsPerSecond": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let v: Value = bad.json().await.unwrap();
+    assert!(
+        v["error"].as_str().unwrap().contains("eventsPerSecond"),
+        "{v}"
+    );
 }

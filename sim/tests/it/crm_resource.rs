@@ -136,3 +136,54 @@ async fn minted_access_tokens_work() {
         Some("dave")
     );
 }
+
+#[tokio::test]
+async fn arrivals_recording_keeps_path_status_and_time_only() {
+    let sim = start();
+    let ctl = sim.control();
+    let s = ctl
+        .set_crm_settings(&cti_sim::api::CrmSettings {
+            record: Some(cti_sim::api::RecordMode::Arrivals),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.record, Some(cti_sim::api::RecordMode::Arrivals));
+    let token = alice_access_token(&sim).await;
+    for path in ["/bench/a", "/bench/b"] {
+        let r = http()
+            .post(format!("{}{path}", sim.crm_url()))
+            .header("authorization", format!("Bearer {token}"))
+            .json(&json!({"x": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = http()
+        .post(format!("{}/bench/c", sim.crm_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let got = ctl.crm_arrivals().await.unwrap();
+    let seen: Vec<(&str, Option<u16>)> = got
+        .arrivals
+        .iter()
+        .map(|a| (a.path.as_str(), a.status))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("/bench/a", Some(200)),
+            ("/bench/b", Some(200)),
+            ("/bench/c", Some(401))
+        ]
+    );
+    assert!(got.arrivals[0].at_micros <= got.arrivals[2].at_micros);
+    assert_eq!(got.dropped, 0);
+    assert!(ctl.crm_requests().await.unwrap().is_empty());
+    assert_eq!(ctl.crm_counters().await.unwrap().resource_requests, 3);
+    ctl.clear_crm_arrivals().await.unwrap();
+    assert!(ctl.crm_arrivals().await.unwrap().arrivals.is_empty());
+}

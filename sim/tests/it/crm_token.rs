@@ -69,6 +69,7 @@ async fn a_rotated_away_refresh_token_gets_invalid_grant() {
         .set_crm_settings(&CrmSettings {
             rotate_refresh_tokens: Some(true),
             access_token_lifetime_seconds: Some(120),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -6,6 +6,8 @@
 mod setup;
 mod show;
 
+pub(crate) use setup::TempDir;
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::process::ExitCode;
