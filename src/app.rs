@@ -56,8 +56,11 @@ impl Application {
     /// Opens storage, starts the actors and binds the listener (port 0 picks a free port).
     /// Must run inside an actix system.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let policy = OutboundPolicy::parse(&settings.outbound_allow)
+        let mut policy = OutboundPolicy::parse(&settings.outbound_allow)
             .map_err(|e| anyhow::anyhow!("--outbound-allow: {e}"))?;
+        if settings.outbound_only_allowed {
+            policy = policy.only_allowed();
+        }
         let xelion = XelionClient::new(&policy)?;
         let store = open_store(&settings).await?;
         let admin = Admin::new(

@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// (comma-separated; e.g. `127.0.0.1/8` for the simulators).
     #[arg(long, env = "XCTI_OUTBOUND_ALLOW", value_delimiter = ',')]
     pub outbound_allow: Vec<String>,
+    /// Outgoing requests reach only what --outbound-allow names: public addresses are
+    /// refused too, and other host names are not looked up [default: false].
+    #[arg(long, env = "XCTI_OUTBOUND_ONLY_ALLOWED")]
+    pub outbound_only_allowed: Option<bool>,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "XCTI_LOG_JSON")]
     pub log_json: Option<bool>,
@@ -121,6 +125,7 @@ struct FileConfig {
     database_url: Option<String>,
     master_key_file: Option<PathBuf>,
     outbound_allow: Option<Vec<String>>,
+    outbound_only_allowed: Option<bool>,
     log_json: Option<bool>,
     session_ttl: Option<u64>,
     failed_logins_per_source: Option<u32>,
@@ -166,6 +171,8 @@ pub struct Settings {
     pub master_key: MasterKey,
     /// The outbound allowlist.
     pub outbound_allow: Vec<String>,
+    /// Only the allowlist: no public address, no lookup of other names.
+    pub outbound_only_allowed: bool,
     /// JSON logs.
     pub log_json: bool,
     /// Admin token lifetime.
@@ -236,6 +243,10 @@ impl Settings {
             database_url,
             master_key,
             outbound_allow,
+            outbound_only_allowed: args
+                .outbound_only_allowed
+                .or(file.outbound_only_allowed)
+                .unwrap_or(false),
             log_json: args.log_json.or(file.log_json).unwrap_or(false),
             session_ttl: Duration::from_secs(
                 args.session_ttl.or(file.session_ttl).unwrap_or(8 * 3600),

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::domain::{CrmContextId, DeliveryId, UserId, XelionContextId};
+use crate::domain::{CrmContextId, DeliveryId, MappingId, UserId, XelionContextId};
 use crate::outbound::OutboundError;
 use crate::store::StoreError;
 use crate::xelion::XelionError;
@@ -72,6 +72,10 @@ pub enum ApiError {
     /// The object already exists; the text says which.
     #[error("{0}")]
     Conflict(String),
+    /// The xelion context has a crm context with the same fields (answered with its id as
+    /// `crmContextId`).
+    #[error("crm context {0} of this xelion context already has this authorizationServerUri and authorizationHeaderPrefix; use it (its id is in crmContextId) or change it with PUT")]
+    CrmContextExists(CrmContextId),
     /// Xelion does not know a user name of the request.
     #[error("{field}: Xelion tenant `{tenant}` has no user `{name}`")]
     UnknownXelionUser {
@@ -146,6 +150,8 @@ pub enum What {
     CrmContext(CrmContextId, XelionContextId),
     /// `user 5`.
     User(UserId),
+    /// `mapping 4 of crm context 7`.
+    Mapping(MappingId, CrmContextId),
     /// `delivery 9 of xelion context 3`.
     Delivery(DeliveryId, XelionContextId),
     /// The integration of a host and tenant.
@@ -171,6 +177,7 @@ impl fmt::Display for What {
             What::XelionContext(id) => write!(f, "xelion context {id}"),
             What::CrmContext(cid, xid) => write!(f, "crm context {cid} of xelion context {xid}"),
             What::User(id) => write!(f, "user {id}"),
+            What::Mapping(id, cid) => write!(f, "mapping {id} of crm context {cid}"),
             What::Delivery(id, xid) => write!(f, "delivery {id} of xelion context {xid}"),
             What::Integration { host, tenant } => write!(f, "crm integration for {host}/{tenant}"),
             What::Endpoint { method, path } => write!(f, "endpoint {method} {path}"),
@@ -259,6 +266,7 @@ impl ApiError {
                 ("outbound_blocked", 400, OUTBOUND_BLOCKED)
             }
             ApiError::Conflict(_) => ("conflict", 409, CONFLICT),
+            ApiError::CrmContextExists(_) => ("crm_context_exists", 409, CONFLICT),
             ApiError::UnknownXelionUser { .. } => ("unknown_xelion_user", 422, UNKNOWN_XELION_USER),
             ApiError::RateLimited { .. } => ("rate_limited", 429, TOO_MANY_REQUESTS),
             ApiError::PayloadTooLarge { .. } => ("payload_too_large", 413, BAD_PAYLOAD),
@@ -311,6 +319,7 @@ impl ApiError {
             },
             ApiError::NotFound(What::Object),
             ApiError::Conflict(String::new()),
+            ApiError::CrmContextExists(CrmContextId(0)),
             ApiError::PayloadTooLarge { limit: 0 },
             ApiError::UnknownXelionUser {
                 field: String::new(),
@@ -370,6 +379,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::NotFound(What::Object),
             StoreError::Conflict(what) => ApiError::Conflict(format!("already exists: {what}")),
+            StoreError::CrmContextExists(id) => ApiError::CrmContextExists(id),
             StoreError::WrongState(why) => ApiError::Conflict(why),
             StoreError::Database(e) if crate::store::is_unavailable(&e) => {
                 ApiError::DatabaseUnavailable {

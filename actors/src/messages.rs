@@ -4,7 +4,7 @@
 use actix::prelude::*;
 
 use crate::api::*;
-use crate::domain::{CredentialKind, CrmContextId, DeliveryId, UserId, XelionContextId};
+use crate::domain::{CredentialKind, CrmContextId, DeliveryId, MappingId, UserId, XelionContextId};
 use crate::error::ApiError;
 use crate::store::Backlog;
 use crate::supervisor::Supervisor;
@@ -116,6 +116,20 @@ command!(
 );
 
 command!(
+    /// `PUT /api/crm-integrations/{xelionContextId}/crm-contexts/{crmContextId}`.
+    change authenticated UpdateCrmContext {
+        xelion_context_id: XelionContextId, crm_context_id: CrmContextId, req: CrmContextRequest,
+    } -> CrmContextView,
+    |admin, scope, m| admin.update_crm_context(scope, m.xelion_context_id, m.crm_context_id, m.req).await
+);
+
+command!(
+    /// `DELETE /api/crm-integrations/{xelionContextId}/crm-contexts/{crmContextId}`.
+    change authenticated DeleteCrmContext { xelion_context_id: XelionContextId, crm_context_id: CrmContextId } -> (),
+    |admin, scope, m| admin.delete_crm_context(scope, m.xelion_context_id, m.crm_context_id).await.map(|c| ((), c))
+);
+
+command!(
     /// `GET .../user-credentials`.
     query authenticated ListUsers {
         xelion_context_id: XelionContextId, crm_context_id: CrmContextId,
@@ -201,6 +215,23 @@ command!(
         mappings: Vec<EventUriMappingRequest>,
     } -> Vec<EventUriMappingView>,
     |admin, scope, m| admin.put_mappings(scope, m.xelion_context_id, m.crm_context_id, m.mappings).await
+);
+
+command!(
+    /// `POST .../event-uri-mappings`: one more mapping.
+    change authenticated AddMapping {
+        xelion_context_id: XelionContextId, crm_context_id: CrmContextId,
+        mapping: EventUriMappingRequest,
+    } -> EventUriMappingView,
+    |admin, scope, m| admin.add_mapping(scope, m.xelion_context_id, m.crm_context_id, m.mapping).await
+);
+
+command!(
+    /// `DELETE .../event-uri-mappings/{mappingId}`.
+    change authenticated DeleteMapping {
+        xelion_context_id: XelionContextId, crm_context_id: CrmContextId, mapping_id: MappingId,
+    } -> (),
+    |admin, scope, m| admin.delete_mapping(scope, m.xelion_context_id, m.crm_context_id, m.mapping_id).await.map(|c| ((), c))
 );
 
 command!(

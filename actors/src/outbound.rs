@@ -31,12 +31,18 @@ pub enum OutboundError {
     /// The address is not public and not allowed.
     #[error("{0} is a non-public address and not in --outbound-allow")]
     Blocked(String),
+    /// Only the allowlist may be reached (`--outbound-only-allowed`), and it does not name this.
+    #[error("{0} is not in --outbound-allow, and --outbound-only-allowed refuses everything else")]
+    NotListed(String),
 }
 
 /// The allowlist for outgoing requests.
 #[derive(Debug, Clone, Default)]
 pub struct OutboundPolicy {
     rules: Arc<Vec<Rule>>,
+    /// Only what the allowlist names: public addresses are refused too, and a name that is
+    /// not an allowed host name (nor `localhost`) is refused before any DNS lookup.
+    only_allowed: bool,
 }
 
 impl OutboundPolicy {
@@ -52,7 +58,25 @@ impl OutboundPolicy {
         }
         Ok(OutboundPolicy {
             rules: Arc::new(rules),
+            only_allowed: false,
         })
+    }
+
+    /// This policy, refusing everything its allowlist does not name (public addresses too;
+    /// names other than the allowed host names and `localhost` are not even looked up), for a
+    /// closed network or a test that must not leave the machine.
+    pub fn only_allowed(mut self) -> Self {
+        self.only_allowed = true;
+        self
+    }
+
+    /// Whether a host name may be looked up in DNS at all.
+    fn may_resolve(&self, host: &str) -> bool {
+        if !self.only_allowed {
+            return true;
+        }
+        let name = host.trim_end_matches('.').to_ascii_lowercase();
+        name == "localhost" || name.ends_with(".localhost") || self.host_allowed(&name)
     }
 
     /// True when the allowlist opens nothing.
@@ -69,7 +93,7 @@ impl OutboundPolicy {
 
     /// May the server connect to `ip` (reached under the name `host`)?
     pub fn ip_allowed(&self, host: &str, ip: IpAddr) -> bool {
-        is_public(ip)
+        (is_public(ip) && !self.only_allowed)
             || self.host_allowed(host)
             || self.rules.iter().any(|r| match r {
                 Rule::Net { addr, prefix } => in_net(ip, *addr, *prefix),
@@ -115,6 +139,8 @@ impl OutboundPolicy {
     fn check_ip(&self, host: &str, ip: IpAddr) -> Result<(), OutboundError> {
         if self.ip_allowed(host, ip) {
             Ok(())
+        } else if self.only_allowed && is_public(ip) {
+            Err(OutboundError::NotListed(ip.to_string()))
         } else {
             Err(OutboundError::Blocked(ip.to_string()))
         }
@@ -309,6 +335,11 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let policy = self.policy.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
+            if !policy.may_resolve(&host) {
+                let err: Box<dyn std::error::Error + Send + Sync> =
+                    Box::new(OutboundError::NotListed(host));
+                return Err(err);
+            }
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await?
                 .filter(|a| policy.ip_allowed(&host, a.ip()))
@@ -369,6 +400,20 @@ mod tests {
         assert!(p.check_url("http://10.0.0.1/").is_err());
         assert!(p.ip_allowed("crm.internal", "10.0.0.5".parse().unwrap()));
         assert!(!p.ip_allowed("other.internal", "10.0.0.5".parse().unwrap()));
+    }
+
+    #[test]
+    fn only_allowed_refuses_public_addresses_and_unlisted_names() {
+        let p = OutboundPolicy::parse(&["127.0.0.1/8", "crm.internal"])
+            .unwrap()
+            .only_allowed();
+        assert!(p.check_url("http://127.0.0.2:9000/").is_ok());
+        assert!(p.check_url("https://93.184.216.34/x").is_err());
+        assert!(!p.ip_allowed("example.org", "93.184.216.34".parse().unwrap()));
+        assert!(p.may_resolve("crm.internal"));
+        assert!(p.may_resolve("localhost"));
+        assert!(!p.may_resolve("example.org"));
+        assert!(OutboundPolicy::default().may_resolve("example.org"));
     }
 
     #[test]

@@ -163,6 +163,26 @@ impl Supervisor {
                 self.tokens.forget(user);
                 self.start_tenant(id, Duration::ZERO);
             }
+            TenantChange::CrmContextChanged(id, users) => {
+                self.pipeline.dispatch.do_send(TenantChanged {
+                    xelion_context_id: id,
+                    deleted: false,
+                });
+                for user in users {
+                    self.tokens.reload(user);
+                }
+                self.start_tenant(id, Duration::ZERO);
+            }
+            TenantChange::CrmContextDeleted(id, users) => {
+                self.pipeline.dispatch.do_send(TenantChanged {
+                    xelion_context_id: id,
+                    deleted: false,
+                });
+                for user in users {
+                    self.tokens.forget(user);
+                }
+                self.start_tenant(id, Duration::ZERO);
+            }
         }
     }
 

@@ -102,7 +102,23 @@ fn mapping(event: &str, payload: Option<serde_json::Value>) -> NewMapping {
     }
 }
 
+/// An integration whose crm context is a new one each time (its token endpoint carries a
+/// sequence number): identical crm contexts are refused (see `identical_crm_context_conflicts`).
 fn integration(host: &str, tenant: &str, users: Vec<NewUserCredentials>) -> NewIntegration {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    NewIntegration {
+        authorization_server_uri: format!("https://login.crm.example/oauth2/token?n={n}"),
+        ..same_crm_integration(host, tenant, users)
+    }
+}
+
+/// An integration whose crm context has the same fields every time.
+fn same_crm_integration(
+    host: &str,
+    tenant: &str,
+    users: Vec<NewUserCredentials>,
+) -> NewIntegration {
     NewIntegration {
         host: host.to_string(),
         tenant: tenant.to_string(),
@@ -198,10 +214,9 @@ async fn create_integration_stores_everything(ctx: Ctx) {
     assert_eq!(xc.admin_username, "admin");
     assert!(is_created_at(&xc.created_at), "{}", xc.created_at);
     assert_eq!(crm.xelion_context_id, xc.id);
-    assert_eq!(
-        crm.authorization_server_uri,
-        "https://login.crm.example/oauth2/token"
-    );
+    assert!(crm
+        .authorization_server_uri
+        .starts_with("https://login.crm.example/oauth2/token?n="));
     assert_eq!(crm.authorization_header_prefix, "Bearer ");
 
     assert_eq!(s.xelion_context(xc.id).await.unwrap(), Some(xc.clone()));
@@ -1261,3 +1276,25 @@ fn postgres_test_databases_are_fresh() {
     assert_ne!(a, b);
     assert!(a.starts_with("postgres"));
 }
+
+async fn identical_crm_context_conflicts(ctx: Ctx) {
+    let s = &ctx.store;
+    let (_, crm) = s
+        .create_integration(same_crm_integration("i.example.com", "t", vec![]))
+        .await
+        .unwrap();
+    let again = s
+        .create_integration(same_crm_integration(
+            "i.example.com",
+            "t",
+            vec![user("a", "1")],
+        ))
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::CrmContextExists(id)) if id == crm.id),
+        "{again:?}"
+    );
+    assert_eq!(ctx.count("SELECT COUNT(*) FROM crm_contexts").await, 1);
+    assert_eq!(ctx.count("SELECT COUNT(*) FROM user_credentials").await, 0);
+}
+both!(identical_crm_context_conflicts);

@@ -56,8 +56,10 @@ pub async fn list_deliveries(
     Ok(ok_json(&page))
 }
 
-/// Sends a failed delivery again: it becomes pending and due now, for the dispatcher to pick
-/// up. Answers the delivery; one that is not failed is a conflict.
+/// Sends a failed delivery again.
+///
+/// It becomes pending and due now, for the dispatcher to pick up. Answers the delivery; one
+/// that is not failed is a conflict.
 #[utoipa::path(post,
     path = "/api/crm-integrations/{xelionContextId}/deliveries/{deliveryId}/retry",
     tag = "deliveries",

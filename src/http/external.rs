@@ -56,9 +56,10 @@ fn credentials(req: &HttpRequest, scheme: &str) -> Option<String> {
     (given.eq_ignore_ascii_case(scheme) && !token.is_empty()).then(|| token.to_string())
 }
 
-/// Registers a Xelion app user's OAuth 2.0 credentials for an external service, or replaces
-/// those of the same host, tenant, user and `authorizationServerUri`. The Xelion token must be
-/// a session token of `appUserContext.xelionUsername` (asked of Xelion with `me/info`).
+/// Registers a Xelion app user's OAuth 2.0 credentials for an external service.
+///
+/// Replaces those of the same host, tenant, user and `authorizationServerUri`. The Xelion token
+/// must be a session token of `appUserContext.xelionUsername` (asked of Xelion with `me/info`).
 #[utoipa::path(post, path = "/api/cti-app-context", tag = "external API",
     request_body = CtiAppRequest, security(("xelion" = [])),
     responses((status = 200, description = "stored; empty body"),
@@ -86,6 +87,8 @@ pub async fn register(
     Ok(HttpResponse::Ok().finish())
 }
 
+/// Calls an external service's endpoint as a registered app user.
+///
 /// Calls `endpointUri` with `method`, `payload` as JSON and `Authorization:
 /// <authorizationHeaderPrefix><access token>`; on 401 refreshes the token once and calls
 /// again. A 2xx answers `{"accessToken","payload"}` with the service's status (200 for 204);
@@ -97,7 +100,8 @@ pub async fn register(
         (status = 400, description = "a bad request, or the service's 400 as received", body = ErrorBody),
         (status = 401, description = "not the app context's access token (or the service's 401 after a refresh, as received)", body = ErrorBody),
         (status = 502, description = "the service could not be reached or answered too much", body = ErrorBody),
-        (status = 504, description = "the service did not answer in time", body = ErrorBody)))]
+        (status = 504, description = "the service did not answer in time", body = ErrorBody),
+        (status = "default", description = "any other status of the service, passed through with its body")))]
 pub async fn call_external(
     call: Call,
     req: HttpRequest,

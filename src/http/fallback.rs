@@ -4,33 +4,30 @@
 
 use std::sync::OnceLock;
 
+use super::openapi::document;
+use super::{http_error, input, BODY_LIMIT};
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
-use actix_web::http::header::{HeaderValue, ALLOW};
+use actix_web::http::header::{HeaderValue, ALLOW, RETRY_AFTER};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use cti_actors::error::What;
 use cti_actors::ApiError;
-use utoipa::OpenApi as _;
 
-use super::openapi::ApiDoc;
-use super::{http_error, input, BODY_LIMIT};
+/// `Retry-After` (seconds) of a 429 that came without one.
+const DEFAULT_RETRY_AFTER: &str = "30";
 
-/// Paths the server answers that the OpenAPI document may not list, with their methods.
-const OWN_ROUTES: [(&str, &str); 3] = [
-    ("/health", "GET"),
-    ("/health/ready", "GET"),
-    ("/api/openapi.json", "GET"),
-];
+/// Paths the server answers that the OpenAPI document does not list, with their methods.
+const OWN_ROUTES: [(&str, &str); 1] = [("/api/openapi.json", "GET")];
 
 /// Every route as (path pattern segments, method), from the OpenAPI document: the document
 /// is the list of what the server answers, so 405 and the document cannot disagree.
 fn route_table() -> &'static Vec<(Vec<String>, String)> {
     static TABLE: OnceLock<Vec<(Vec<String>, String)>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        let doc = document();
         let mut table: Vec<(Vec<String>, String)> = OWN_ROUTES
             .iter()
             .chain(super::ui::ROUTES.iter())
@@ -60,17 +57,37 @@ fn segments(path: &str) -> Vec<String> {
         .collect()
 }
 
-/// The methods the server answers on `path` (empty: no such path).
+/// The methods the server answers on `path` (empty: no such path). Where several patterns
+/// match, the one whose literal segments come first wins, as in the router (`.../preview` is
+/// not `.../{mappingId}`).
 pub fn allowed_methods(path: &str) -> Vec<String> {
     let want = segments(path);
-    let mut methods: Vec<String> = route_table()
+    let matching: Vec<(Vec<bool>, &String)> = route_table()
         .iter()
-        .filter(|(pattern, _)| {
-            pattern.len() == want.len()
-                && pattern.iter().zip(&want).all(|(p, w)| {
-                    (p.starts_with('{') && p.ends_with('}') && !w.is_empty()) || p == w
-                })
+        .filter_map(|(pattern, method)| {
+            if pattern.len() != want.len() {
+                return None;
+            }
+            let mut literal = Vec::with_capacity(pattern.len());
+            for (p, w) in pattern.iter().zip(&want) {
+                if p.starts_with('{') && p.ends_with('}') && !w.is_empty() {
+                    literal.push(false);
+                } else if p == w {
+                    literal.push(true);
+                } else {
+                    return None;
+                }
+            }
+            Some((literal, method))
         })
+        .collect();
+    // `true` (literal) sorts after `false`: the greatest mask is the most literal match.
+    let Some(best) = matching.iter().map(|(mask, _)| mask).max().cloned() else {
+        return Vec::new();
+    };
+    let mut methods: Vec<String> = matching
+        .into_iter()
+        .filter(|(mask, _)| *mask == best)
         .map(|(_, m)| m.clone())
         .collect();
     methods.sort();
@@ -119,8 +136,13 @@ pub async fn guard(
         let resp = http_error(req.request(), e).error_response();
         return Ok(req.into_response(resp));
     }
-    let res = next.call(req).await?;
+    let mut res = next.call(req).await?;
     let status = res.status();
+    if status == StatusCode::TOO_MANY_REQUESTS && !res.headers().contains_key(RETRY_AFTER) {
+        // Every 429 says when to come back, also one passed through from elsewhere.
+        res.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static(DEFAULT_RETRY_AFTER));
+    }
     let payload = res
         .response()
         .error()
@@ -169,5 +191,13 @@ mod tests {
         );
         assert!(allowed_methods("/api/nothing").is_empty());
         assert!(allowed_methods("/api/users//x").is_empty());
+        let mappings = "/api/crm-integrations/1/crm-contexts/2/event-uri-mappings";
+        assert_eq!(allowed_methods(mappings), ["GET", "POST", "PUT"]);
+        assert_eq!(allowed_methods(&format!("{mappings}/preview")), ["POST"]);
+        assert_eq!(allowed_methods(&format!("{mappings}/7")), ["DELETE"]);
+        assert_eq!(
+            allowed_methods("/api/crm-integrations/1/crm-contexts/2"),
+            ["DELETE", "PUT"]
+        );
     }
 }

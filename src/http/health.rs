@@ -25,7 +25,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/health/ready", web::get().to(ready));
 }
 
-async fn live() -> HttpResponse {
+/// Liveness: the server answers.
+///
+/// Always `{"status": "ok"}` while the process serves requests; readiness is
+/// `/health/ready`.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "the server answers", body = Object,
+        example = json!({"status": "ok"}))))]
+pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
@@ -86,7 +93,20 @@ pub async fn snapshot(supervisor: &Addr<Supervisor>) -> Snapshot {
     }
 }
 
-async fn ready(supervisor: web::Data<Addr<Supervisor>>) -> HttpResponse {
+/// Readiness: the database, the tenants, the users needing re-authorisation, the outbox.
+///
+/// 200 when the database answers and the tenants could be listed, else 503 with the same
+/// body saying which part is `unavailable`. A fact that could not be had in time is `null`.
+#[utoipa::path(get, path = "/health/ready", tag = "operations",
+    responses(
+        (status = 200, description = "ready", body = Object, example = json!({
+            "status": "ready", "database": "ok", "tenants": 1, "tenantsNotRunning": 0,
+            "tenantsByState": {"subscribed": 1}, "usersNeedingReauthorisation": 0,
+            "outbox": {"backlog": 0, "pending": 0, "retrying": 0, "held": 0,
+                       "oldestPendingAgeSeconds": null},
+            "logLinesDropped": 0})),
+        (status = 503, description = "not ready: the database or the tenants did not answer in time", body = Object)))]
+pub async fn ready(supervisor: web::Data<Addr<Supervisor>>) -> HttpResponse {
     let (database, facts) = tokio::join!(
         within(DATABASE_TIMEOUT, async {
             supervisor

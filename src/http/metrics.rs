@@ -13,9 +13,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/metrics", web::get().to(metrics));
 }
 
-/// Sets the gauges that are read from the database and the tenants, then encodes everything.
-/// A fact that could not be had in time keeps its previous value.
-async fn metrics(
+/// The server's metrics in the Prometheus text format.
+///
+/// The gauges read from the database and the tenants are set first; a fact that could not be
+/// had in time keeps its previous value.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format",
+        content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
+pub async fn metrics(
     supervisor: web::Data<Addr<Supervisor>>,
     metrics: web::Data<Metrics>,
 ) -> HttpResponse {

@@ -45,6 +45,9 @@ pub struct ErrorBody {
     pub message: String,
     /// `resource=<METHOD> <path>`.
     pub info: String,
+    /// On 409 for a crm context that exists already: its id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crm_context_id: Option<i64>,
 }
 
 /// An [`ApiError`] with the resource it happened on.
@@ -78,6 +81,10 @@ impl ResponseError for HttpError {
             error_code: spec.code,
             message: self.err.to_string(),
             info: self.resource.clone(),
+            crm_context_id: match self.err {
+                ApiError::CrmContextExists(id) => Some(id.0),
+                _ => None,
+            },
         })
     }
 }

@@ -14,9 +14,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/users/{userId}/verify", web::post().to(verify));
 }
 
-/// The user's token: `ok`, `refreshing`, `awaitingApproval`, `needsReauthorisation` (with
-/// the OAuth error code and time) or `backingOff`; access token expiry, last refresh, grants.
-/// Never a secret.
+/// The state of a user's CRM access token, without any secret.
+///
+/// `ok`, `refreshing`, `awaitingApproval`, `needsReauthorisation` (with the OAuth error code
+/// and time) or `backingOff`; access token expiry, last refresh, grants.
 #[utoipa::path(get, path = "/api/users/{userId}/status", tag = "users",
     params(("userId" = i64, Path)), security(("xelion" = [])),
     responses((status = 200, body = TokenStatus),
@@ -31,9 +32,10 @@ pub async fn get_status(call: Call, path: web::Path<UserId>) -> Result<HttpRespo
     Ok(ok_json(&status))
 }
 
-/// Makes sure the user has a valid access token now (one grant at once if needed, even while
-/// backing off), then answers the status, whatever the grant's outcome: what to run right
-/// after adding a user or updating its credentials.
+/// Makes sure the user has a valid access token now, then answers its state.
+///
+/// One grant at once if needed, even while backing off; the state is answered whatever the
+/// grant's outcome: what to run right after adding a user or updating its credentials.
 #[utoipa::path(post, path = "/api/users/{userId}/verify", tag = "users",
     params(("userId" = i64, Path)), security(("xelion" = [])),
     responses((status = 200, body = TokenStatus),

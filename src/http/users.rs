@@ -73,7 +73,10 @@ pub async fn delete_user(call: Call, path: web::Path<UserId>) -> Result<HttpResp
     Ok(HttpResponse::Ok().finish())
 }
 
-/// Replaces one credential: `clientid`, `clientsecret`, `refreshtoken` or `devicecode`.
+/// Replaces one OAuth 2.0 credential of a user.
+///
+/// `oauthCredentialsType` is `clientid`, `clientsecret`, `refreshtoken` or `devicecode`; any
+/// update un-parks the user.
 #[utoipa::path(post, path = "/api/users/{userId}/{oauthCredentialsType}/update", tag = "users",
     params(("userId" = i64, Path),
         ("oauthCredentialsType" = String, Path, description = "clientid | clientsecret | refreshtoken | devicecode")),

@@ -54,9 +54,11 @@ pub async fn get_environment(
     Ok(ok_json(&env))
 }
 
-/// The tenant's live Xelion event session: socket state (`connecting`, `subscribed`,
-/// `backingOff`, `credentialsRejected`, `stopped`), since when, the subscribed event types,
-/// events received, reconnects, the last error and the time of the last event.
+/// The tenant's live Xelion event session.
+///
+/// Socket state (`connecting`, `subscribed`, `backingOff`, `credentialsRejected`, `stopped`),
+/// since when, the subscribed event types, events received, reconnects, the last error and the
+/// time of the last event.
 #[utoipa::path(get, path = "/api/xelion-environment/{xelionContextId}/status", tag = "xelion-environment",
     params(("xelionContextId" = i64, Path)), security(("xelion" = [])),
     responses((status = 200, description = "the tenant's event session", body = Object),
@@ -74,8 +76,10 @@ pub async fn get_status(
     Ok(ok_json(&status))
 }
 
-/// Moves a xelion context (verified by an admin login there). Sessions of the old host and
-/// tenant end; the tenant reconnects.
+/// Moves a xelion context to another host, tenant or protocol.
+///
+/// Verified by an admin login there. Sessions of the old host and tenant end; the tenant
+/// reconnects.
 #[utoipa::path(put, path = "/api/xelion-environment/{xelionContextId}", tag = "xelion-environment",
     params(("xelionContextId" = i64, Path)), request_body = XelionEnvironment,
     security(("xelion" = [])),
@@ -117,7 +121,7 @@ fn check_kind(
     Ok(())
 }
 
-/// Replaces the admin password: `{oldPassword, newPassword}`, verified by a Xelion login.
+/// Replaces the stored admin password, verified by a Xelion login.
 #[utoipa::path(post, path = "/api/xelion-environment/{xelionContextId}/admin/password/update",
     tag = "xelion-environment",
     params(("xelionContextId" = i64, Path)), request_body = AdminPasswordUpdate,
@@ -148,7 +152,7 @@ pub async fn update_password(
     Ok(HttpResponse::Ok().finish())
 }
 
-/// Replaces the admin username: `{oldUsername, newUsername}`, verified by a Xelion login.
+/// Replaces the stored admin username, verified by a Xelion login.
 #[utoipa::path(post, path = "/api/xelion-environment/{xelionContextId}/admin/username/update",
     tag = "xelion-environment",
     params(("xelionContextId" = i64, Path)), request_body = AdminUsernameUpdate,

@@ -70,6 +70,7 @@ impl Database {
             database_url: self.url.clone(),
             master_key: MasterKey::Base64(self.key.clone()),
             outbound_allow: vec!["127.0.0.1/8".into()],
+            outbound_only_allowed: false,
             log_json: false,
             session_ttl: std::time::Duration::from_secs(3600),
             failed_logins_per_source: 30,

@@ -82,14 +82,12 @@ async fn create_read_and_delete_an_integration(backend: Backend) {
     );
     assert_eq!(mappings[0]["createdAt"].as_str().unwrap().len(), 29);
 
-    // A second POST for the same tenant adds a crm context to the same xelion context.
-    let (status, second) = app
-        .post(
-            "/api/crm-integrations",
-            None,
-            &app.integration_body("master", &["alice"]),
-        )
-        .await;
+    // A second POST for the same tenant adds a crm context to the same xelion context (one
+    // with other fields: an identical one is refused, see manage.rs).
+    let mut other_crm = app.integration_body("master", &["alice"]);
+    other_crm["crmContext"]["authorizationServerUri"] =
+        serde_json::json!(format!("{}?crm=2", app.sim.token_url()));
+    let (status, second) = app.post("/api/crm-integrations", None, &other_crm).await;
     assert_eq!(status, StatusCode::OK, "{second}");
     assert_eq!(second["xelionContext"]["id"].as_i64(), Some(xid));
     let cid2 = second["crmContext"]["id"].as_i64().unwrap();
@@ -326,12 +324,85 @@ async fn openapi_describes_every_endpoint() {
         "/api/xelion-environment/{xelionContextId}",
         "/api/xelion-environment/{xelionContextId}/admin/password/update",
         "/api/xelion-environment/{xelionContextId}/admin/username/update",
+        "/api/crm-integrations/{xelionContextId}/crm-contexts/{crmContextId}",
+        "/api/crm-integrations/{xelionContextId}/crm-contexts/{crmContextId}/event-uri-mappings/{mappingId}",
+        "/health",
+        "/health/ready",
+        "/metrics",
     ] {
         assert!(paths.contains(&p), "{p} missing from {paths:?}");
     }
     let schemas: &Value = &doc["components"]["schemas"];
     assert!(schemas["CrmIntegrationRequest"].is_object());
     assert!(schemas["ErrorBody"].is_object());
+
+    // Every answered route is in the document with its methods.
+    let p = &doc["paths"];
+    let crm = &p["/api/crm-integrations/{xelionContextId}/crm-contexts/{crmContextId}"];
+    assert!(crm["put"].is_object() && crm["delete"].is_object(), "{crm}");
+    let mappings = &p
+        ["/api/crm-integrations/{xelionContextId}/crm-contexts/{crmContextId}/event-uri-mappings"];
+    assert!(
+        mappings["get"].is_object() && mappings["put"].is_object() && mappings["post"].is_object()
+    );
+    // Optional query parameters are query parameters.
+    for (path, names) in [
+        ("/api/crm-integrations", ["xelionHost", "xelionTenant"]),
+        (
+            "/api/crm-integrations/{xelionContextId}/crm-contexts/{crmContextId}/user-credentials",
+            ["username", "oid"],
+        ),
+    ] {
+        let params = p[path]["get"]["parameters"].as_array().unwrap();
+        for name in names {
+            let param = params.iter().find(|q| q["name"] == name).unwrap();
+            assert_eq!(param["in"], "query", "{path} {name}");
+            assert_ne!(param["required"], true, "{path} {name}");
+        }
+    }
+    // One user or several: both forms, in and out.
+    let add = &p
+        ["/api/crm-integrations/{xelionContextId}/crm-contexts/{crmContextId}/user-credentials"]
+        ["post"];
+    let body = &add["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+    let forms = schemas[body.as_str().unwrap().rsplit('/').next().unwrap()]["oneOf"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(forms.len(), 2, "{forms:?}");
+    assert!(
+        forms
+            .iter()
+            .any(|f| f["type"] == "array" && f["minItems"] == 1),
+        "{forms:?}"
+    );
+    // Statuses every caller meets, and a 429 that says when to come back.
+    let login = &p["/api/session/login"]["post"]["responses"];
+    assert!(
+        login["429"]["headers"]["Retry-After"].is_object(),
+        "{login}"
+    );
+    let get_user = &p["/api/users/{userId}"]["get"]["responses"];
+    for status in ["400", "401", "404", "405"] {
+        assert!(get_user[status].is_object(), "{status}: {get_user}");
+    }
+    assert!(p["/api/users/{userId}"]["put"]["responses"]["413"].is_object());
+    // The rules the server enforces.
+    let mapping = &schemas["EventUriMappingRequest"]["properties"];
+    assert_eq!(mapping["method"]["enum"][0], "GET", "{mapping}");
+    assert!(schemas["XelionEvent"]["enum"].as_array().unwrap().len() == 5);
+    assert_eq!(
+        schemas["Protocol"]["enum"],
+        serde_json::json!(["http", "https"])
+    );
+    assert_eq!(
+        schemas["SessionLoginRequest"]["properties"]["tenant"]["minLength"],
+        1
+    );
+    let host = schemas["SessionLoginRequest"]["properties"]["host"]["pattern"]
+        .as_str()
+        .unwrap();
+    assert!(host.starts_with('^'), "{host}");
 }
 
 async fn health_reports_the_database_and_tenants(backend: Backend) {

@@ -4,17 +4,17 @@
 use std::collections::HashSet;
 
 use super::limiter::is_refusal;
-use super::validate::{check_http_url, non_empty, normalize_host, validate_mappings};
+use super::validate::{crm_context_fields, non_empty, normalize_host, validate_mappings};
 use super::views::{crm_view, user_credentials_view, xelion_view};
 use super::{Admin, Scope, TenantChange};
 use crate::api::{
-    CrmIntegrationRequest, CrmIntegrationResponse, Protocol, UserCredentialsRequest,
-    UserCredentialsView,
+    CrmContextRequest, CrmContextView, CrmIntegrationRequest, CrmIntegrationResponse, Protocol,
+    UserCredentialsRequest, UserCredentialsView,
 };
 use crate::domain::{CrmContextId, XelionContextId};
 use crate::error::{ApiError, What};
 use crate::secrets::Secret;
-use crate::store::{NewIntegration, NewUserCredentials};
+use crate::store::{NewIntegration, NewUserCredentials, StoreError};
 use crate::xelion::{XelionEndpoint, XelionSession};
 
 impl Admin {
@@ -32,11 +32,8 @@ impl Admin {
         // Everything that needs no login is checked first; only then does the login count
         // (if it fails) against the login rate limit.
         let policy = self.xelion.policy();
-        let authorization_server_uri = check_http_url(
-            "crmContext.authorizationServerUri",
-            &req.crm_context.authorization_server_uri,
-            policy,
-        )?;
+        let (authorization_server_uri, authorization_header_prefix) =
+            crm_context_fields("crmContext.", &req.crm_context, policy)?;
         let mappings = validate_mappings(&req.event_uri_mappings, "eventUriMappings", policy)?;
         check_user_names(&req.user_credentials, "userCredentials")?;
         let attempt = self
@@ -72,10 +69,7 @@ impl Admin {
                 admin_username,
                 admin_password: password,
                 authorization_server_uri,
-                authorization_header_prefix: req
-                    .crm_context
-                    .authorization_header_prefix
-                    .unwrap_or_else(|| "Bearer ".to_string()),
+                authorization_header_prefix,
                 users,
                 mappings: mappings.into_iter().map(|(_, m)| m).collect(),
             })
@@ -132,6 +126,53 @@ impl Admin {
         let ctx = self.scoped_context(scope, xid).await?;
         self.store.delete_xelion_context(ctx.id).await?;
         Ok(TenantChange::Deleted(ctx.id))
+    }
+
+    /// `PUT /api/crm-integrations/{xid}/crm-contexts/{cid}`: replaces the crm context's
+    /// fields, checked as `POST /api/crm-integrations` checks its `crmContext`. 409 with the
+    /// other's id if another crm context of the xelion context has them.
+    pub async fn update_crm_context(
+        &self,
+        scope: &Scope,
+        xid: XelionContextId,
+        cid: CrmContextId,
+        req: CrmContextRequest,
+    ) -> Result<(CrmContextView, TenantChange), ApiError> {
+        let (ctx, crm) = self.scoped_crm_context(scope, xid, cid).await?;
+        let (uri, prefix) = crm_context_fields("", &req, self.xelion.policy())?;
+        let updated = self
+            .store
+            .update_crm_context(ctx.id, crm.id, &uri, &prefix)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ApiError::NotFound(What::CrmContext(cid, xid)),
+                other => other.into(),
+            })?;
+        let users = self.store.users(crm.id, None, None).await?;
+        Ok((
+            crm_view(&updated),
+            TenantChange::CrmContextChanged(ctx.id, users.iter().map(|u| u.id).collect()),
+        ))
+    }
+
+    /// `DELETE /api/crm-integrations/{xid}/crm-contexts/{cid}`: the crm context, its users
+    /// (with their deliveries) and its mappings.
+    pub async fn delete_crm_context(
+        &self,
+        scope: &Scope,
+        xid: XelionContextId,
+        cid: CrmContextId,
+    ) -> Result<TenantChange, ApiError> {
+        let (ctx, crm) = self.scoped_crm_context(scope, xid, cid).await?;
+        let users = self
+            .store
+            .delete_crm_context(ctx.id, crm.id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ApiError::NotFound(What::CrmContext(cid, xid)),
+                other => other.into(),
+            })?;
+        Ok(TenantChange::CrmContextDeleted(ctx.id, users))
     }
 
     /// `GET .../user-credentials?username&oid`.

@@ -1,4 +1,5 @@
-//! `.../crm-contexts/{id}/event-uri-mappings`: read them, and replace them all at once.
+//! `.../crm-contexts/{id}/event-uri-mappings`: read them, replace them all at once, add one,
+//! delete one.
 
 use std::collections::{HashMap, HashSet};
 
@@ -7,8 +8,8 @@ use super::views::mapping_view;
 use super::{Admin, Scope, TenantChange};
 use crate::api::{EventUriMappingRequest, EventUriMappingView};
 use crate::domain::{CrmContextId, MappingId, XelionContextId, XelionEvent};
-use crate::error::ApiError;
-use crate::store::{EventUriMapping, NewMapping};
+use crate::error::{ApiError, What};
+use crate::store::{EventUriMapping, NewMapping, StoreError};
 
 impl Admin {
     /// `GET .../event-uri-mappings`.
@@ -48,6 +49,68 @@ impl Admin {
             all.iter().map(mapping_view).collect(),
             TenantChange::Changed(ctx.id),
         ))
+    }
+}
+
+impl Admin {
+    /// `POST .../event-uri-mappings`: adds one mapping, validated as PUT validates each
+    /// element; it must not name an `id`.
+    pub async fn add_mapping(
+        &self,
+        scope: &Scope,
+        xid: XelionContextId,
+        cid: CrmContextId,
+        req: EventUriMappingRequest,
+    ) -> Result<(EventUriMappingView, TenantChange), ApiError> {
+        let (ctx, crm) = self.scoped_crm_context(scope, xid, cid).await?;
+        if let Some(id) = req.id {
+            return Err(ApiError::bad_payload(format!(
+                "id: a new mapping has no id yet (got {id}); to replace mapping {id}, use PUT"
+            )));
+        }
+        let mut validated = validate_mappings(std::slice::from_ref(&req), "", self.xelion.policy())
+            .map_err(strip_index)?;
+        let Some((_, new)) = validated.pop() else {
+            return Err(ApiError::internal(
+                "validating a mapping",
+                "no mapping came back",
+            ));
+        };
+        let added = self.store.add_mapping(crm.id, &new).await?;
+        Ok((mapping_view(&added), TenantChange::Changed(ctx.id)))
+    }
+
+    /// `DELETE .../event-uri-mappings/{mappingId}`.
+    pub async fn delete_mapping(
+        &self,
+        scope: &Scope,
+        xid: XelionContextId,
+        cid: CrmContextId,
+        id: MappingId,
+    ) -> Result<TenantChange, ApiError> {
+        let (ctx, crm) = self.scoped_crm_context(scope, xid, cid).await?;
+        self.store
+            .delete_mapping(crm.id, id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ApiError::NotFound(What::Mapping(id, cid)),
+                other => other.into(),
+            })?;
+        Ok(TenantChange::Changed(ctx.id))
+    }
+}
+
+/// The error of a one-element validation, its field paths without the `[0]` of the element.
+fn strip_index(e: ApiError) -> ApiError {
+    let strip = |m: String| m.strip_prefix("[0].").map(str::to_string).unwrap_or(m);
+    match e {
+        ApiError::BadPayload(m) => ApiError::BadPayload(strip(m)),
+        ApiError::BadTemplate(m) => ApiError::BadTemplate(strip(m)),
+        ApiError::TargetBlocked { field, error } => ApiError::TargetBlocked {
+            field: strip(field),
+            error,
+        },
+        other => other,
     }
 }
 

@@ -66,7 +66,7 @@ pub struct Admin {
 }
 
 /// What a change did to a tenant, so the supervisor can tell the running pipeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TenantChange {
     /// Created or changed: (re)load it.
     Changed(XelionContextId),
@@ -77,6 +77,12 @@ pub enum TenantChange {
     UserChanged(XelionContextId, UserId),
     /// A user of the tenant was deleted: reload the tenant, stop the user's token actor.
     UserDeleted(XelionContextId, UserId),
+    /// A crm context's fields changed: reload the tenant and the token actors of its users
+    /// (the token endpoint may have changed).
+    CrmContextChanged(XelionContextId, Vec<UserId>),
+    /// A crm context was deleted with these users: reload the tenant, stop their token
+    /// actors.
+    CrmContextDeleted(XelionContextId, Vec<UserId>),
 }
 
 /// An authenticated caller: the API session its token opened. It sees the objects of one

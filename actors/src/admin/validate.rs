@@ -178,6 +178,45 @@ pub fn normalize_host(raw: &str) -> Result<String, ApiError> {
     Ok(host)
 }
 
+/// The longest token endpoint a crm context takes (a crm context is unique by its fields, and
+/// an index entry has a bounded size).
+pub const MAX_TOKEN_URI_LEN: usize = 2048;
+/// The longest `authorizationHeaderPrefix`.
+pub const MAX_HEADER_PREFIX_LEN: usize = 256;
+
+/// A crm context's fields as stored: the token endpoint checked (URL, outbound rule, length)
+/// and the header prefix (default `Bearer `) fit for a header value. `at` is the field path
+/// of the crm context (`crmContext.` or empty).
+pub(crate) fn crm_context_fields(
+    at: &str,
+    req: &crate::api::CrmContextRequest,
+    policy: &OutboundPolicy,
+) -> Result<(String, String), ApiError> {
+    let uri_field = format!("{at}authorizationServerUri");
+    if req.authorization_server_uri.trim().len() > MAX_TOKEN_URI_LEN {
+        return Err(ApiError::bad_payload(format!(
+            "{uri_field}: longer than {MAX_TOKEN_URI_LEN} characters"
+        )));
+    }
+    let uri = check_http_url(&uri_field, &req.authorization_server_uri, policy)?;
+    let prefix = req
+        .authorization_header_prefix
+        .clone()
+        .unwrap_or_else(|| "Bearer ".to_string());
+    let field = format!("{at}authorizationHeaderPrefix");
+    if prefix.len() > MAX_HEADER_PREFIX_LEN {
+        return Err(ApiError::bad_payload(format!(
+            "{field}: longer than {MAX_HEADER_PREFIX_LEN} characters"
+        )));
+    }
+    if prefix.chars().any(|c| c.is_control()) || !prefix.is_ascii() {
+        return Err(ApiError::bad_payload(format!(
+            "{field}: must be printable ASCII (it starts the Authorization header)"
+        )));
+    }
+    Ok((uri, prefix))
+}
+
 /// An `http://` or `https://` URL, trimmed, whose address the outbound rule does not refuse.
 pub(crate) fn check_http_url(
     field: &str,

@@ -4,7 +4,8 @@
 use super::crm_contexts::insert_crm_context;
 use super::mappings::insert_mapping;
 use super::{
-    CrmContext, NewMapping, NewUserCredentials, Protocol, Store, StoreResult, XelionContext,
+    CrmContext, NewMapping, NewUserCredentials, Protocol, Store, StoreError, StoreResult,
+    XelionContext,
 };
 use crate::clock;
 use crate::secrets::Secret;
@@ -28,7 +29,9 @@ impl Store {
     /// with the new admin credentials and protocol if host+tenant exists), a new crm context,
     /// its users and its mappings. `Conflict(username)` if two users share a username (nothing
     /// is stored then); `Conflict("<host>/<tenant>")` only if a concurrent request created and
-    /// deleted that xelion context meanwhile.
+    /// deleted that xelion context meanwhile; `CrmContextExists(id)` (nothing stored) if the
+    /// xelion context has a crm context with the same fields (the unique index decides, so
+    /// of concurrent identical requests exactly one stores).
     pub async fn create_integration(
         &self,
         new: NewIntegration,
@@ -36,7 +39,21 @@ impl Store {
         let now = clock::created_at_now();
         let mut tx = self.begin().await?;
         let xelion = self.upsert_xelion_context(&mut tx, &new, &now).await?;
-        let crm = insert_crm_context(&mut tx, xelion.id, &new, &now).await?;
+        let crm = match insert_crm_context(&mut tx, xelion.id, &new, &now).await {
+            Ok(crm) => crm,
+            Err(StoreError::Database(e)) => {
+                let _ = tx.rollback().await;
+                return Err(self
+                    .identical_or(
+                        e,
+                        xelion.id,
+                        &new.authorization_server_uri,
+                        &new.authorization_header_prefix,
+                    )
+                    .await);
+            }
+            Err(e) => return Err(e),
+        };
         for user in &new.users {
             self.insert_user(&mut tx, xelion.id, crm.id, user, &now)
                 .await?;

@@ -102,6 +102,48 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Adds one mapping to a crm context and answers it as stored.
+    pub async fn add_mapping(
+        &self,
+        crm_context_id: CrmContextId,
+        m: &NewMapping,
+    ) -> StoreResult<EventUriMapping> {
+        let row = sqlx::query(concat!(
+            "INSERT INTO event_uri_mappings (crm_context_id, xelion_event, crm_resource_uri, \
+             crm_resource_payload, method, headers, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             RETURNING ",
+            mapping_cols!()
+        ))
+        .bind(crm_context_id)
+        .bind(m.xelion_event.as_str())
+        .bind(&m.crm_resource_uri)
+        .bind(json_text(m.crm_resource_payload.as_ref()))
+        .bind(m.method.as_str())
+        .bind(json_text(m.headers.as_ref()))
+        .bind(crate::clock::created_at_now())
+        .fetch_one(self.pool())
+        .await?;
+        mapping_row(&row)
+    }
+
+    /// Deletes one mapping of a crm context. `NotFound` if that crm context has no such
+    /// mapping.
+    pub async fn delete_mapping(
+        &self,
+        crm_context_id: CrmContextId,
+        id: MappingId,
+    ) -> StoreResult<()> {
+        let done =
+            sqlx::query("DELETE FROM event_uri_mappings WHERE id = $1 AND crm_context_id = $2")
+                .bind(id)
+                .bind(crm_context_id)
+                .execute(self.pool())
+                .await?;
+        super::rows::found(done.rows_affected())
+    }
+}
+
 /// Inserts one mapping of a crm context, inside `tx`.
 pub(super) async fn insert_mapping(
     tx: &mut Tx,

@@ -87,6 +87,9 @@ pub enum StoreError {
     /// A unique constraint: what already exists.
     #[error("already exists: {0}")]
     Conflict(String),
+    /// A crm context identical to the one being stored exists in that xelion context.
+    #[error("an identical crm context exists: {0}")]
+    CrmContextExists(CrmContextId),
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),

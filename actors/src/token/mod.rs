@@ -147,6 +147,7 @@ fn copy_store_error(e: &StoreError) -> StoreError {
     match e {
         StoreError::NotFound => StoreError::NotFound,
         StoreError::Conflict(what) => StoreError::Conflict(what.clone()),
+        StoreError::CrmContextExists(id) => StoreError::CrmContextExists(*id),
         StoreError::Crypto(what) => StoreError::Crypto(what.clone()),
         StoreError::WrongState(what) => StoreError::WrongState(what.clone()),
         StoreError::Outbox(what) => StoreError::Outbox(what.clone()),

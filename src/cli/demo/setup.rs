@@ -47,6 +47,7 @@ pub fn settings(dir: &TempDir, listen: SocketAddr) -> Settings {
         database_url: format!("sqlite://{}", dir.0.join("demo.db").display()),
         master_key: MasterKey::File(dir.0.join("demo.key")),
         outbound_allow: vec!["127.0.0.1/8".into()],
+        outbound_only_allowed: false,
         log_json: false,
         session_ttl: Duration::from_secs(8 * 3600),
         tenants,
