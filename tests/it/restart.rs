@@ -297,6 +297,12 @@ async fn sigterm_lets_requests_in_flight_finish_and_loses_none(backend: Backend)
         w.call(&format!("+316200{i:05}"), to, Scenario::Missed)
             .await;
     }
+    // All 20 in the outbox first: events still on their way when the socket closes would
+    // never arrive (Xelion does not replay them).
+    eventually("20 deliveries accepted", || async {
+        (w.status().await["deliveriesAccepted"] == 20).then_some(())
+    })
+    .await;
     eventually("CRM requests in flight", || async {
         let c = control.crm_counters().await.ok()?;
         (c.resource_requests > 0).then_some(())
