@@ -191,7 +191,9 @@ fn readme_runs_as_written() {
     }
     // The whole group: the simulators and the server the README started in the background.
     let _ = Command::new("kill")
-        .args(["-KILL", &format!("-{}", child.id())])
+        // `--` first: procps' kill reads `-KILL -1234` as options, and can signal every
+        // process (-1) instead of the group.
+        .args(["-KILL", "--", &format!("-{}", child.id())])
         .status();
     let _ = child.wait();
     let out = reader.join().unwrap();
