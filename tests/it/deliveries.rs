@@ -249,10 +249,11 @@ async fn the_log_is_listed_filtered_and_paged(backend: Backend) {
 }
 both_backends!(the_log_is_listed_filtered_and_paged);
 
-async fn a_failed_delivery_is_sent_again(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+/// A new integration with one failed (422) and one delivered delivery of its first call;
+/// answers (xid, failed, delivered).
+pub(crate) async fn failed_and_delivered(app: &TestApp) -> (i64, DeliveryId, DeliveryId) {
     let (xid, crm) = app.create_integration().await;
-    let s = store(&app).await;
+    let s = store(app).await;
     let (all, _, _) = seed(&s, xid, crm, 1, Timestamp::now()).await;
     let (failed, delivered) = (all[0].id, all[1].id);
     s.record_updates(
@@ -271,6 +272,13 @@ async fn a_failed_delivery_is_sent_again(backend: Backend) {
     )
     .await
     .unwrap();
+    (xid, failed, delivered)
+}
+
+async fn a_failed_delivery_is_sent_again(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (xid, failed, delivered) = failed_and_delivered(&app).await;
+    let s = store(&app).await;
     let token = app.login().await;
     let retry = |id: DeliveryId| format!("/api/crm-integrations/{xid}/deliveries/{id}/retry");
 

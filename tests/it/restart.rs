@@ -58,6 +58,29 @@ fn start(app_dir: &std::path::Path, db: &Database) -> (Server, String) {
     (Server(child), format!("http://{addr}"))
 }
 
+/// A new server on the database and simulators of `w` (whose server has stopped), with the
+/// same integration, admin token and ids.
+async fn restart(
+    app_dir: &std::path::Path,
+    w: crate::delivery::World,
+) -> (Server, crate::delivery::World) {
+    let crate::delivery::World {
+        app,
+        token,
+        xid,
+        crm,
+    } = w;
+    let (db, sim) = app.stop().await;
+    let (server, url) = start(app_dir, &db);
+    let w = crate::delivery::World {
+        app: TestApp::attach(url, db, sim),
+        token,
+        xid,
+        crm,
+    };
+    (server, w)
+}
+
 async fn restarts_get_the_socket_back_without_a_login_loop(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::start(SimConfig::default()).expect("simulators start");
@@ -211,20 +234,7 @@ async fn pending_deliveries_survive_kill_9(backend: Backend) {
     server.0.wait().unwrap();
     control.clear_crm_faults().await.unwrap();
 
-    let World {
-        app,
-        token,
-        xid,
-        crm,
-    } = w;
-    let (db, sim) = app.stop().await;
-    let (_server, url) = start(dir.path(), &db);
-    let w = World {
-        app: TestApp::attach(url, db, sim),
-        token,
-        xid,
-        crm,
-    };
+    let (_server, w) = restart(dir.path(), w).await;
     let delivered = eventually_within(
         "all 100 delivered after the restart",
         Duration::from_secs(60),
@@ -327,20 +337,7 @@ async fn sigterm_lets_requests_in_flight_finish_and_loses_none(backend: Backend)
         .len();
     assert!(before > 0, "the requests in flight were answered");
 
-    let World {
-        app,
-        token,
-        xid,
-        crm,
-    } = w;
-    let (db, sim) = app.stop().await;
-    let (_server, url) = start(dir.path(), &db);
-    let w = World {
-        app: TestApp::attach(url, db, sim),
-        token,
-        xid,
-        crm,
-    };
+    let (_server, w) = restart(dir.path(), w).await;
     // The log follows the CRM's answers by a batch.
     eventually_within(
         "all 20 delivered after the restart",

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use cti_actors::store::{StatusUpdate, Timestamp};
+use cti_actors::store::Timestamp;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::deliveries::{attempt, seed, store};
+use crate::deliveries::{seed, store};
 use crate::helpers::*;
 
 /// A user name that is markup.
@@ -203,28 +203,9 @@ async fn delivery_status(app: &TestApp, token: &str, xid: i64, id: i64) -> Strin
         .unwrap_or_else(|| panic!("no delivery {id}: {body}"))
 }
 
-/// A failed and a delivered delivery of alice and bob; answers (xid, failed id, delivered id).
+/// A failed and a delivered delivery; answers (xid, failed id, delivered id).
 async fn failed_and_delivered(app: &TestApp) -> (i64, i64, i64) {
-    let (xid, crm) = app.create_integration().await;
-    let s = store(app).await;
-    let (all, _, _) = seed(&s, xid, crm, 1, Timestamp::now()).await;
-    let (failed, delivered) = (all[0].id, all[1].id);
-    s.record_updates(
-        &[
-            StatusUpdate::Failed {
-                id: failed,
-                attempt: Some(attempt(422, "{\"error\":\"unknown contact\"}")),
-                reason: "the CRM answered 422".into(),
-            },
-            StatusUpdate::Delivered {
-                id: delivered,
-                attempt: attempt(200, ""),
-            },
-        ],
-        Timestamp::now(),
-    )
-    .await
-    .unwrap();
+    let (xid, failed, delivered) = crate::deliveries::failed_and_delivered(app).await;
     (xid, failed.0, delivered.0)
 }
 
