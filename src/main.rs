@@ -3,6 +3,9 @@
 use clap::{Parser, Subcommand};
 use xelion_cti::cli;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Connects the Xelion cloud PBX to CRMs.
 #[derive(Parser)]
 #[command(name = "xelion-cti", version, about, long_about = None)]

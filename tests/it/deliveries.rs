@@ -54,10 +54,12 @@ pub(crate) async fn seed(
         mapping_id: mapping(event),
         xelion_event: event,
         call_id: call.to_string(),
-        event: json!({"callId": call, "callerPhoneNumber": "+31201234567"})
-            .as_object()
-            .unwrap()
-            .clone(),
+        event: std::sync::Arc::new(
+            json!({"callId": call, "callerPhoneNumber": "+31201234567"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        ),
     };
     let mut all = Vec::new();
     for i in 0..n {

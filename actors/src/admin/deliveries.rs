@@ -158,7 +158,7 @@ fn delivery_view(d: DeliveryWithAttempts) -> DeliveryView {
         reason: delivery.reason,
         created_at: delivery.created_at.as_created_at(),
         updated_at: delivery.updated_at.as_created_at(),
-        event: Value::Object(delivery.event),
+        event: Value::Object(std::sync::Arc::unwrap_or_clone(delivery.event)),
         attempts: attempts
             .into_iter()
             .map(|a| AttemptView {

@@ -166,6 +166,7 @@ impl DispatchActor {
             let cache = self.cache.clone();
             let gen = self.targets_gen;
             let span = delivery_span(&d);
+            let settle_span = span.clone();
             let job = async move {
                 let (target, loaded) = match cached {
                     Some(t) => (Some(t), false),
@@ -194,7 +195,7 @@ impl DispatchActor {
                             }
                         }
                         act.in_flight -= 1;
-                        act.settle(d, round);
+                        act.settle(d, round, &settle_span);
                         if act.draining && act.in_flight == 0 {
                             for waiter in act.drained.drain(..) {
                                 let _ = waiter.send(());
@@ -207,8 +208,8 @@ impl DispatchActor {
     }
 
     /// Records how a round ended and moves the lane on (or keeps it for a retry).
-    fn settle(&mut self, d: Delivery, round: Option<Round>) {
-        let _span = delivery_span(&d).entered();
+    fn settle(&mut self, d: Delivery, round: Option<Round>, span: &tracing::Span) {
+        let _span = span.enter();
         let key = d.lane();
         let now = Timestamp::now();
         let Some(round) = round else {

@@ -8,7 +8,8 @@
 //! to be dispatched from memory at once; [`OutboxWriter::claim_due`] only recovers work after a
 //! restart and picks up due retries. The same task prunes old rows now and then, a small chunk
 //! at a time between batches, and, on SQLite (one instance per file), ends the leases the
-//! previous process held when it starts.
+//! previous process held when it starts. On a SQLite file a second task checkpoints the
+//! write-ahead log beside the commits (`store/wal.rs` says why).
 
 mod writer;
 
@@ -87,6 +88,11 @@ pub struct OutboxSettings {
     pub prune_every: Duration,
     /// Rows of each kind deleted per prune step.
     pub prune_chunk: u32,
+    /// SQLite: how often the write-ahead log is checkpointed beside the commits.
+    pub checkpoint_every: Duration,
+    /// SQLite: the log's size in pages past which a checkpoint waits for the writer once so
+    /// that the log starts again (the bound on the `-wal` file).
+    pub wal_restart_pages: i64,
 }
 
 impl Default for OutboxSettings {
@@ -99,6 +105,8 @@ impl Default for OutboxSettings {
             retention: Retention::default(),
             prune_every: Duration::from_secs(600),
             prune_chunk: 1000,
+            checkpoint_every: Duration::from_millis(200),
+            wal_restart_pages: 16_384,
         }
     }
 }
@@ -152,7 +160,21 @@ impl OutboxWriter {
         let (jobs, queue) = mpsc::channel(settings.queue.max(1));
         let settings = Arc::new(settings);
         let stats = Arc::new(Stats::default());
-        tokio::spawn(writer::Writer::new(store, settings.clone(), stats.clone(), queue).run());
+        let gate = Arc::new(tokio::sync::Mutex::new(()));
+        let checkpointer = store.has_wal().then(|| {
+            tokio::spawn(writer::checkpointer(
+                store.clone(),
+                settings.clone(),
+                gate.clone(),
+            ))
+        });
+        let writer = writer::Writer::new(store, settings.clone(), stats.clone(), queue, gate);
+        tokio::spawn(async move {
+            writer.run().await;
+            if let Some(task) = checkpointer {
+                task.abort();
+            }
+        });
         OutboxWriter {
             jobs,
             settings,

@@ -8,9 +8,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{Job, OutboxSettings, Stats};
+use sqlx::pool::PoolConnection;
+use sqlx::Any;
+
 use crate::store::{
-    take_inserted, Accepting, Delivery, NewDelivery, PrunePlan, Pruned, StatusUpdate, Store,
-    StoreError, Timestamp,
+    take_inserted, Accepting, CheckpointMode, Delivery, Inserted, NewDelivery, PrunePlan, Pruned,
+    StatusUpdate, Store, StoreError, Timestamp,
 };
 
 /// Rounds of yielding with an empty queue before a batch is committed.
@@ -57,6 +60,13 @@ pub(super) struct Writer {
     queue: mpsc::Receiver<Job>,
     /// A prune under way, done a step at a time.
     pruning: Option<PrunePlan>,
+    /// Held while the writer writes; the checkpointer's restart takes it to have the writer
+    /// wait for it in memory rather than in SQLite's busy handler (which sleeps in steps of
+    /// up to 100 ms).
+    gate: Arc<tokio::sync::Mutex<()>>,
+    /// The connection the writer writes on, kept between batches (see
+    /// [`Store::writer_connection`]); replaced after a failure.
+    conn: Option<PoolConnection<Any>>,
 }
 
 impl Writer {
@@ -65,6 +75,7 @@ impl Writer {
         settings: Arc<OutboxSettings>,
         stats: Arc<Stats>,
         queue: mpsc::Receiver<Job>,
+        gate: Arc<tokio::sync::Mutex<()>>,
     ) -> Writer {
         Writer {
             store,
@@ -72,6 +83,8 @@ impl Writer {
             stats,
             queue,
             pruning: None,
+            gate,
+            conn: None,
         }
     }
 
@@ -108,6 +121,8 @@ impl Writer {
                 }
             };
             let (batch, control) = self.gather(first).await;
+            let gate = self.gate.clone();
+            let _writing = gate.lock().await;
             self.commit(batch).await;
             if self.pruning.is_some() {
                 self.prune_step().await;
@@ -158,7 +173,29 @@ impl Writer {
     /// Commits a batch and answers its callers. If the transaction fails for something the
     /// database refused (a row whose user was deleted meanwhile), each job is tried again
     /// alone, so one caller's bad row does not fail the others.
-    async fn commit(&self, batch: Batch) {
+    /// Writes one batch on the writer's own connection (or, where the pool has only one, on
+    /// a connection taken for this batch alone).
+    async fn write(
+        &mut self,
+        jobs: &[Vec<NewDelivery>],
+        updates: &[StatusUpdate],
+        at: Accepting,
+    ) -> Result<Inserted, StoreError> {
+        if !self.store.can_keep_a_connection() {
+            return self.store.write_outbox(jobs, updates, at).await;
+        }
+        let conn = match self.conn.as_mut() {
+            Some(conn) => conn,
+            None => self.conn.insert(self.store.writer_connection().await?),
+        };
+        let result = self.store.write_outbox_on(conn, jobs, updates, at).await;
+        if result.as_ref().is_err_and(|e| !refused(e)) {
+            self.conn = None;
+        }
+        result
+    }
+
+    async fn commit(&mut self, batch: Batch) {
         if batch.is_empty() {
             return;
         }
@@ -168,7 +205,7 @@ impl Writer {
         let (jobs, accept_replies): (Vec<_>, Vec<_>) = accepts.into_iter().unzip();
         let (updates, record_replies): (Vec<_>, Vec<_>) = records.into_iter().unzip();
         let at = self.accepting();
-        match self.store.write_outbox(&jobs, &updates, at).await {
+        match self.write(&jobs, &updates, at).await {
             Ok(inserted) => {
                 self.stats.committed(&jobs, &inserted, updates.len());
                 for ((job, ids), reply) in jobs.into_iter().zip(inserted).zip(accept_replies) {
@@ -183,7 +220,7 @@ impl Writer {
                 for (job, reply) in jobs.into_iter().zip(accept_replies) {
                     let at = self.accepting();
                     let jobs = [job];
-                    let result = match self.store.write_outbox(&jobs, &[], at).await {
+                    let result = match self.write(&jobs, &[], at).await {
                         Ok(inserted) => {
                             self.stats.committed(&jobs, &inserted, 0);
                             let [job] = jobs;
@@ -251,6 +288,7 @@ impl Writer {
                 false
             }
             Job::Close { reply } => {
+                self.conn = None;
                 let _ = reply.send(());
                 true
             }
@@ -296,6 +334,40 @@ impl Writer {
                 tracing::warn!(error = %e, "outbox: prune step failed");
                 self.pruning = None;
             }
+        }
+    }
+}
+
+/// Checkpoints a SQLite file's log every `checkpoint_every` (passive: the commits go on
+/// meanwhile) and, once it has grown past `wal_restart_pages`, once with a restart so that it
+/// starts again. Runs until aborted when the writer stops; closing the pool checkpoints the
+/// rest.
+pub(super) async fn checkpointer(
+    store: Store,
+    settings: Arc<OutboxSettings>,
+    gate: Arc<tokio::sync::Mutex<()>>,
+) {
+    let mut tick = tokio::time::interval(settings.checkpoint_every);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        let mut result = store.checkpoint(CheckpointMode::Passive).await;
+        if let Ok(Some(done)) = result {
+            if done.log > settings.wal_restart_pages {
+                let _writer_waits = gate.lock().await;
+                result = store.checkpoint(CheckpointMode::Restart).await;
+                tracing::debug!(pages = done.log, outcome = ?result, "outbox: log restarted");
+            }
+        }
+        match result {
+            Ok(_) => failing = false,
+            Err(e) if !failing => {
+                // Once per run of failures (a read-only file fails every time).
+                tracing::warn!(error = %e, "outbox: the write-ahead log was not checkpointed");
+                failing = true;
+            }
+            Err(_) => {}
         }
     }
 }

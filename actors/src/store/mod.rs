@@ -31,6 +31,7 @@ mod sessions;
 pub mod testdb;
 mod tokens;
 mod users;
+mod wal;
 mod xelion_contexts;
 
 pub use crate::domain::CredentialKind;
@@ -40,13 +41,15 @@ pub use deliveries::{DeliveryFilter, DeliveryWithAttempts, Page};
 pub use integrations::NewIntegration;
 pub use mappings::{EventUriMapping, NewMapping};
 pub use outbox::{
-    Accepting, Attempt, Backlog, Delivery, NewDelivery, StatusUpdate, ATTEMPT_TEXT_MAX, EXCERPT_MAX,
+    Accepting, Attempt, Backlog, Delivery, EventFields, NewDelivery, StatusUpdate,
+    ATTEMPT_TEXT_MAX, EXCERPT_MAX,
 };
-pub(crate) use outbox_write::take_inserted;
+pub(crate) use outbox_write::{take_inserted, Inserted};
 pub use retention::{PrunePlan, Pruned, Retention};
 pub use sessions::ApiSession;
 pub use tokens::{GrantWrite, TokenEndpointId, TokenRecord};
 pub use users::{NewUserCredentials, ParkedUser, UserCredentials, UserSecrets};
+pub use wal::{CheckpointMode, Checkpointed};
 pub use xelion_contexts::XelionContext;
 
 pub use event_sessions::EventSession;
@@ -158,6 +161,8 @@ pub struct Store {
     pool: AnyPool,
     cipher: Cipher,
     backend: Backend,
+    /// A SQLite file in WAL mode: its log is checkpointed by [`Store::checkpoint`].
+    wal: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -203,6 +208,7 @@ impl Store {
             pool,
             cipher,
             backend: target.backend,
+            wal: target.backend == Backend::Sqlite && !target.in_memory,
         })
     }
 

@@ -8,6 +8,7 @@
 //! batch write is in `outbox_write.rs`, the log and its retry in `deliveries.rs`, retention in
 //! `retention.rs`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -28,6 +29,10 @@ pub const ATTEMPT_TEXT_MAX: usize = 1024;
 /// `next_attempt_at` of a held row: never due until released.
 pub(super) const NEVER: i64 = i64::MAX;
 
+/// A call event's fields as Xelion sent them, shared by every delivery the event makes (and
+/// never copied on the way from the socket to the CRM).
+pub type EventFields = Arc<Map<String, Value>>;
+
 /// A delivery to accept: one mapping of one event for one user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDelivery {
@@ -39,7 +44,7 @@ pub struct NewDelivery {
     /// The event's `callId`. Empty: the delivery has no dedupe key and is always accepted.
     pub call_id: String,
     /// The CallEvent's fields as Xelion sent them.
-    pub event: Map<String, Value>,
+    pub event: EventFields,
 }
 
 /// The dedupe key of an event: (crm context, user, event type, callId).
@@ -69,7 +74,7 @@ pub struct Delivery {
     pub mapping_id: MappingId,
     pub xelion_event: XelionEvent,
     pub call_id: String,
-    pub event: Map<String, Value>,
+    pub event: EventFields,
     pub status: DeliveryStatus,
     /// Attempts recorded so far.
     pub attempts: u32,
@@ -189,9 +194,11 @@ macro_rules! delivery_cols {
 pub(super) use delivery_cols;
 
 // One statement per backend: PostgreSQL skips rows another claimer holds.
+/// SQLite would rather walk the whole table in id order than sort the few open rows: the
+/// index of open rows is named (each poll would otherwise read every row ever kept).
 const CLAIM_SQLITE: &str = concat!(
     "UPDATE deliveries SET claimed_until = $1 WHERE id IN (SELECT id FROM deliveries \
-     WHERE status IN ('pending', 'retrying', 'held') AND status <> 'held' \
+     INDEXED BY deliveries_open WHERE status IN ('pending', 'retrying', 'held') AND status <> 'held' \
      AND next_attempt_at <= $2 AND claimed_until <= $2 ORDER BY id LIMIT $3) RETURNING ",
     delivery_cols!()
 );
@@ -327,7 +334,7 @@ pub(super) fn delivery_row(r: &AnyRow) -> StoreResult<Delivery> {
         mapping_id: r.try_get("mapping_id")?,
         xelion_event: parse_column(r, "xelion_event")?,
         call_id: r.try_get("call_id")?,
-        event,
+        event: Arc::new(event),
         status,
         attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
         next_attempt_at: matches!(status, DeliveryStatus::Pending | DeliveryStatus::Retrying)
@@ -353,6 +360,34 @@ pub(super) fn bounded(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
 
+    /// Every second's claim reads only open rows: a table of delivered rows kept for days
+    /// must not be walked each time (it stalled every accept behind it).
+    #[actix::test]
+    async fn the_claim_reads_only_open_rows() {
+        let cipher = crate::secrets::Cipher::from_key([7; 32]);
+        let store = Store::open("sqlite::memory:", cipher).await.unwrap();
+        let explain = CLAIM_SQLITE.replace("UPDATE", "EXPLAIN QUERY PLAN UPDATE");
+        let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(explain))
+            .bind(1_i64)
+            .bind(1_i64)
+            .bind(10_i64)
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<String, _>("detail").unwrap())
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("USING INDEX deliveries_open")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|p| p.starts_with("SCAN deliveries")),
+            "{plan:?}"
+        );
+    }
+
     #[test]
     fn texts_are_cut_at_character_boundaries() {
         assert_eq!(bounded("abc", 5), "abc");
@@ -372,7 +407,7 @@ mod tests {
             mapping_id: MappingId(4),
             xelion_event: XelionEvent::CallHungUp,
             call_id: String::new(),
-            event: Map::new(),
+            event: EventFields::default(),
         };
         assert_eq!(d.key(), None);
         let d = NewDelivery {

@@ -3,13 +3,13 @@
 
 use std::collections::HashSet;
 
-use sqlx::Row as _;
+use sqlx::{AnyConnection, Row as _};
 
 use super::outbox::{bounded, NEVER};
 use super::outbox_write::{chunk_sizes, statement, text, INT};
 use super::{
-    Attempt, Backend, DeliveryId, StatusUpdate, Store, StoreResult, Timestamp, Tx,
-    ATTEMPT_TEXT_MAX, EXCERPT_MAX,
+    Attempt, Backend, DeliveryId, StatusUpdate, Store, StoreResult, Timestamp, ATTEMPT_TEXT_MAX,
+    EXCERPT_MAX,
 };
 
 impl Store {
@@ -32,7 +32,7 @@ impl Store {
 /// delivered statement returned, others looked up). A delivered row is never changed again;
 /// a late update of one only adds its attempt.
 pub(super) async fn apply_updates(
-    tx: &mut Tx,
+    tx: &mut AnyConnection,
     backend: Backend,
     updates: &[StatusUpdate],
     now: Timestamp,
@@ -58,7 +58,7 @@ pub(super) async fn apply_updates(
                 .bind(*id)
                 .bind(at.millis())
                 .bind(now)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
                 attempts.push((*id, attempt));
                 unknown.push(*id);
@@ -73,7 +73,7 @@ pub(super) async fn apply_updates(
                 .bind(NEVER)
                 .bind(bounded(reason, ATTEMPT_TEXT_MAX))
                 .bind(now)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
             }
             StatusUpdate::Failed {
@@ -90,7 +90,7 @@ pub(super) async fn apply_updates(
                 .bind(i64::from(attempt.is_some()))
                 .bind(bounded(reason, ATTEMPT_TEXT_MAX))
                 .bind(now)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
                 if let Some(attempt) = attempt {
                     attempts.push((*id, attempt));
@@ -116,7 +116,7 @@ pub(super) async fn apply_updates(
         for id in chunk {
             query = query.bind(*id);
         }
-        for row in query.fetch_all(&mut **tx).await? {
+        for row in query.fetch_all(&mut *tx).await? {
             existing.insert(row.try_get::<DeliveryId, _>("id")?);
         }
     }
@@ -131,7 +131,7 @@ pub(super) async fn apply_updates(
 
 /// Adds the ids among `ids` whose rows exist to `existing`.
 async fn look_up(
-    tx: &mut Tx,
+    tx: &mut AnyConnection,
     backend: Backend,
     mut ids: Vec<DeliveryId>,
     existing: &mut HashSet<DeliveryId>,
@@ -152,7 +152,7 @@ async fn look_up(
         for id in chunk {
             query = query.bind(*id);
         }
-        for row in query.fetch_all(&mut **tx).await? {
+        for row in query.fetch_all(&mut *tx).await? {
             existing.insert(row.try_get::<DeliveryId, _>("id")?);
         }
     }
@@ -161,7 +161,7 @@ async fn look_up(
 
 /// Adds attempts to the log.
 async fn insert_attempts(
-    tx: &mut Tx,
+    tx: &mut AnyConnection,
     backend: Backend,
     kept: &[&(DeliveryId, &Attempt)],
 ) -> StoreResult<()> {
@@ -198,7 +198,7 @@ async fn insert_attempts(
                 .bind(a.excerpt.as_deref().map(|e| bounded(e, EXCERPT_MAX)))
                 .bind(a.error.as_deref().map(|e| bounded(e, ATTEMPT_TEXT_MAX)));
         }
-        query.execute(&mut **tx).await?;
+        query.execute(&mut *tx).await?;
     }
     Ok(())
 }

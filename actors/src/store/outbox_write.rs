@@ -11,14 +11,15 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use sqlx::{AssertSqlSafe, Row as _};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Connection as _, Row as _};
 
 use super::outbox::Key;
 use super::outbox_update::apply_updates;
 use super::rows::parse_column;
 use super::{
     Accepting, Backend, Delivery, DeliveryId, DeliveryStatus, MappingId, NewDelivery, StatusUpdate,
-    Store, StoreError, StoreResult, Tx, UserId,
+    Store, StoreError, StoreResult, UserId,
 };
 
 /// Rows per statement: a batch runs as statements of these sizes only.
@@ -152,7 +153,35 @@ impl Store {
         updates: &[StatusUpdate],
         at: Accepting,
     ) -> StoreResult<Inserted> {
-        let mut tx = self.begin().await?;
+        let mut conn = self.pool().acquire().await?;
+        self.write_outbox_on(&mut conn, jobs, updates, at).await
+    }
+
+    /// A connection of the pool for the outbox writer to keep: on SQLite a connection whose
+    /// database another one changed drops its whole page cache at its next transaction, so
+    /// the writer writes on one connection of its own, whose cache stays warm.
+    pub(crate) async fn writer_connection(&self) -> StoreResult<PoolConnection<Any>> {
+        Ok(self.pool().acquire().await?)
+    }
+
+    /// Whether the pool has room for a connection the outbox writer keeps (not an in-memory
+    /// SQLite, whose only connection is the database).
+    pub(crate) fn can_keep_a_connection(&self) -> bool {
+        self.pool().options().get_max_connections() > 1
+    }
+
+    /// [`Store::write_outbox`] on the given connection.
+    pub(crate) async fn write_outbox_on(
+        &self,
+        conn: &mut AnyConnection,
+        jobs: &[Vec<NewDelivery>],
+        updates: &[StatusUpdate],
+        at: Accepting,
+    ) -> StoreResult<Inserted> {
+        let mut tx = match self.backend {
+            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => conn.begin().await?,
+        };
         let inserted = insert_jobs(&mut tx, self.backend, jobs, &at).await?;
         apply_updates(&mut tx, self.backend, updates, at.now).await?;
         tx.commit().await?;
@@ -223,7 +252,7 @@ fn plan_keys(jobs: &[Vec<NewDelivery>]) -> (Vec<Key>, Vec<Vec<bool>>) {
 
 /// Inserts the keys; answers those that are new (or replaced an expired one).
 async fn insert_keys(
-    tx: &mut Tx,
+    tx: &mut AnyConnection,
     backend: Backend,
     keys: &[Key],
     at: &Accepting,
@@ -258,7 +287,7 @@ async fn insert_keys(
                 .bind(at.now.millis());
         }
         query = query.bind(at.dedupe_since.millis());
-        for row in query.fetch_all(&mut **tx).await? {
+        for row in query.fetch_all(&mut *tx).await? {
             fresh.insert((
                 row.try_get("crm_context_id")?,
                 row.try_get("user_id")?,
@@ -273,19 +302,28 @@ async fn insert_keys(
 /// Inserts the new deliveries of every job, in job order (so ids follow the order events were
 /// accepted in).
 async fn insert_jobs(
-    tx: &mut Tx,
+    tx: &mut AnyConnection,
     backend: Backend,
     jobs: &[Vec<NewDelivery>],
     at: &Accepting,
 ) -> StoreResult<Inserted> {
     let (keys, keep) = plan_keys(jobs);
     let fresh = insert_keys(tx, backend, &keys, at).await?;
-    let mut rows: Vec<(usize, usize, &NewDelivery, String)> = Vec::new();
+    // An event's text is written once however many deliveries share it.
+    let mut texts: Vec<String> = Vec::new();
+    let mut text_of: HashMap<usize, usize> = HashMap::new();
+    let mut rows: Vec<(usize, usize, &NewDelivery, usize)> = Vec::new();
     for (j, (job, flags)) in jobs.iter().zip(&keep).enumerate() {
         for (i, (d, ok)) in job.iter().zip(flags).enumerate() {
             if *ok && d.key().is_none_or(|k| fresh.contains(&k)) {
-                let event = serde_json::to_string(&d.event).unwrap_or_else(|_| "{}".into());
-                rows.push((j, i, d, event));
+                let t = *text_of
+                    .entry(Arc::as_ptr(&d.event) as usize)
+                    .or_insert_with(|| {
+                        texts
+                            .push(serde_json::to_string(&*d.event).unwrap_or_else(|_| "{}".into()));
+                        texts.len() - 1
+                    });
+                rows.push((j, i, d, t));
             }
         }
     }
@@ -294,8 +332,8 @@ async fn insert_jobs(
     out.resize_with(jobs.len(), Vec::new);
     let bytes: Vec<usize> = rows
         .iter()
-        .map(|(_, _, d, event)| {
-            8 * INT + text(d.xelion_event.as_str()) + text(&d.call_id) + text(event)
+        .map(|(_, _, d, t)| {
+            8 * INT + text(d.xelion_event.as_str()) + text(&d.call_id) + text(&texts[*t])
         })
         .collect();
     let mut rest = rows.as_slice();
@@ -312,7 +350,7 @@ async fn insert_jobs(
             )
         });
         let mut query = sqlx::query(sql);
-        for (_, _, d, event) in chunk {
+        for (_, _, d, t) in chunk {
             query = query
                 .bind(d.xelion_context_id)
                 .bind(d.crm_context_id)
@@ -320,14 +358,14 @@ async fn insert_jobs(
                 .bind(d.mapping_id)
                 .bind(d.xelion_event.as_str())
                 .bind(super::rows::storable(&d.call_id))
-                .bind(event.as_str())
+                .bind(texts[*t].as_str())
                 .bind(at.now.millis())
                 .bind(at.claimed_until.millis())
                 .bind(at.now.millis())
                 .bind(at.now.millis());
         }
         let mut ids = Vec::with_capacity(size);
-        for row in query.fetch_all(&mut **tx).await? {
+        for row in query.fetch_all(&mut *tx).await? {
             ids.push((
                 row.try_get::<DeliveryId, _>("id")?,
                 row.try_get::<UserId, _>("user_id")?,
@@ -430,7 +468,7 @@ mod tests {
             mapping_id: MappingId(mapping),
             xelion_event: XelionEvent::CallHungUp,
             call_id: call.to_string(),
-            event: serde_json::Map::new(),
+            event: Default::default(),
         }
     }
 

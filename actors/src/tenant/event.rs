@@ -3,17 +3,20 @@
 //! A frame is `{"notificationType": "...", "notification": {...}}` (an extra `messageType` is
 //! ignored). The notification keeps every field Xelion sent: mappings may name any of them.
 
-use serde_json::{Map, Value};
+use std::sync::Arc;
+
+use serde_json::Value;
 
 use crate::domain::XelionEvent;
+use crate::store::EventFields;
 
 /// A call event as Xelion sent it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallEvent {
     /// The event type.
     pub event: XelionEvent,
-    /// Every field of the notification, with its JSON type.
-    pub fields: Map<String, Value>,
+    /// Every field of the notification, with its JSON type (shared with its deliveries).
+    pub fields: EventFields,
 }
 
 impl CallEvent {
@@ -97,7 +100,10 @@ pub fn parse_frame(text: &str, max_len: usize) -> Frame {
         return Frame::Rejected(Rejected::UnknownType);
     };
     match obj.remove("notification") {
-        Some(Value::Object(fields)) => Frame::Event(CallEvent { event, fields }),
+        Some(Value::Object(fields)) => Frame::Event(CallEvent {
+            event,
+            fields: Arc::new(fields),
+        }),
         _ => Frame::Rejected(Rejected::NotACallEvent),
     }
 }

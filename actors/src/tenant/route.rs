@@ -120,7 +120,7 @@ mod tests {
     fn event(kind: XelionEvent, fields: serde_json::Value) -> CallEvent {
         CallEvent {
             event: kind,
-            fields: fields.as_object().unwrap().clone(),
+            fields: std::sync::Arc::new(fields.as_object().unwrap().clone()),
         }
     }
 

@@ -18,11 +18,13 @@
 mod actor;
 mod grant;
 mod http;
+mod published;
 mod registry;
 mod status;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
@@ -32,6 +34,7 @@ use crate::domain::{AppContextId, TokenOwner, UserId};
 use crate::outbound::GuardedClient;
 use crate::secrets::Secret;
 use crate::store::{Store, StoreError};
+use published::Published;
 use registry::{Forget, Registry, ReloadOwner, Route};
 
 pub use status::{TokenState, TokenStatus};
@@ -190,6 +193,8 @@ impl Message for Request {
 pub struct Tokens {
     registry: Addr<Registry>,
     unparked: broadcast::Sender<UserId>,
+    /// The valid tokens the actors hold, read without a message.
+    published: Arc<Published>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -203,8 +208,14 @@ impl Tokens {
     /// rule applies to token endpoints too).
     pub fn start(store: Store, http: GuardedClient, settings: TokenSettings) -> Tokens {
         let (unparked, _) = broadcast::channel(1024);
-        let registry = Registry::new(store, http, settings, unparked.clone()).start();
-        Tokens { registry, unparked }
+        let published = Arc::new(Published::new(settings.margin));
+        let registry =
+            Registry::new(store, http, settings, unparked.clone(), published.clone()).start();
+        Tokens {
+            registry,
+            unparked,
+            published,
+        }
     }
 
     /// An access token valid for longer than the margin: the cached one, or one fresh grant
@@ -220,6 +231,7 @@ impl Tokens {
         user: UserId,
         stale: &Secret,
     ) -> Result<AccessToken, TokenError> {
+        self.published.withdraw(TokenOwner::User(user), stale);
         self.token(TokenOwner::User(user), Ask::Invalidate(stale.clone()))
             .await
     }
@@ -241,11 +253,13 @@ impl Tokens {
     /// drops what it knows and reloads. Subscribers of [`Tokens::subscribe_unparked`] hear of
     /// it once the reload is queued ahead of any later request.
     pub fn reload(&self, user: UserId) {
+        self.published.set(TokenOwner::User(user), None);
         self.registry.do_send(ReloadOwner(TokenOwner::User(user)));
     }
 
     /// The user was deleted: its actor stops.
     pub fn forget(&self, user: UserId) {
+        self.published.set(TokenOwner::User(user), None);
         self.registry.do_send(Forget(TokenOwner::User(user)));
     }
 
@@ -267,16 +281,23 @@ impl Tokens {
         app: AppContextId,
         stale: &Secret,
     ) -> Result<AccessToken, TokenError> {
+        self.published.withdraw(TokenOwner::App(app), stale);
         self.token(TokenOwner::App(app), Ask::Invalidate(stale.clone()))
             .await
     }
 
     /// The app context was registered again (new credentials, un-parked): its actor reloads.
     pub fn reload_app(&self, app: AppContextId) {
+        self.published.set(TokenOwner::App(app), None);
         self.registry.do_send(ReloadOwner(TokenOwner::App(app)));
     }
 
     async fn token(&self, owner: TokenOwner, ask: Ask) -> Result<AccessToken, TokenError> {
+        if matches!(ask, Ask::Get) {
+            if let Some(token) = self.published.valid(owner, SystemTime::now()) {
+                return Ok(token);
+            }
+        }
         self.route(owner, |reply| Request::Token {
             ask: ask.clone(),
             reply,

@@ -11,6 +11,7 @@ use actix::prelude::*;
 use tokio::sync::broadcast;
 
 use super::actor::{Reload, Shared, Stop, TokenActor};
+use super::published::Published;
 use super::{Request, TokenSettings};
 use crate::domain::{TokenOwner, UserId};
 use crate::outbound::GuardedClient;
@@ -47,6 +48,7 @@ impl Registry {
         http: GuardedClient,
         settings: TokenSettings,
         unparked: broadcast::Sender<UserId>,
+        published: Arc<Published>,
     ) -> Self {
         Registry {
             shared: Arc::new(Shared {
@@ -54,6 +56,7 @@ impl Registry {
                 http,
                 settings,
                 methods: Mutex::new(HashMap::new()),
+                published,
             }),
             actors: HashMap::new(),
             unparked,

@@ -163,7 +163,7 @@ impl Tenant {
                 mapping_id,
                 xelion_event: event,
                 call_id: call_id.to_string(),
-                event: call_event(event, call_id),
+                event: std::sync::Arc::new(call_event(event, call_id)),
             })
             .collect()
     }

@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 use self::answer::{awaiting_approval, fail_request, transient, Waiter};
 use super::grant::{self, AuthMethod, Done, GrantKind, Job, Outcome};
+use super::published::Published;
 use super::{AccessToken, Ask, Request, TokenError, TokenSettings};
 use crate::clock::now_unix;
 use crate::domain::TokenOwner;
@@ -30,6 +31,8 @@ pub(super) struct Shared {
     pub settings: TokenSettings,
     /// The client authentication each token endpoint was found to take.
     pub methods: Mutex<HashMap<TokenEndpointId, AuthMethod>>,
+    /// Where each actor publishes the token it would hand out.
+    pub published: Arc<Published>,
 }
 
 /// Where the actor stands between requests.
@@ -103,6 +106,13 @@ impl TokenActor {
         &self.shared.settings
     }
 
+    /// Publishes what a `Get` would be answered from memory now: the access token, unless the
+    /// owner is parked. Called wherever either changes.
+    fn publish(&self) {
+        let token = self.access.clone().filter(|_| self.parked.is_none());
+        self.shared.published.set(self.owner, token);
+    }
+
     /// Loads the stored state (blocking other messages until done), then runs `then` with
     /// the outcome. An owner that is gone stops the actor; a database failure leaves the state
     /// unloaded, so the next request tries again.
@@ -155,6 +165,7 @@ impl TokenActor {
             .clone()
             .map(|e| (e, record.parked_at.unwrap_or_else(now_unix)));
         self.record = Some(record);
+        self.publish();
     }
 
     /// Answers a request once the state is loaded.
@@ -203,7 +214,10 @@ impl TokenActor {
                     let _ = reply.send(Ok(a.clone()));
                     return;
                 }
-                Some(a) if a.token == *stale => self.access = None,
+                Some(a) if a.token == *stale => {
+                    self.access = None;
+                    self.publish();
+                }
                 _ => {}
             },
         }
@@ -327,6 +341,7 @@ impl TokenActor {
                 record.grants += 1;
                 record.last_refresh_at = Some(now_unix());
                 self.access = Some(token.clone());
+                self.publish();
                 self.backoff.reset();
                 self.last_failure = None;
                 self.device_interval = self.shared.settings.device_interval;
@@ -412,6 +427,7 @@ impl TokenActor {
     fn park(&mut self, error: String) {
         self.phase = Phase::Idle;
         self.parked = Some((error, now_unix()));
+        self.publish();
         let parked = self.parked_error().unwrap_or(TokenError::NoSuchUser);
         self.answer_waiters(Err(parked));
     }
@@ -434,6 +450,11 @@ impl Actor for TokenActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         let every = (self.settings().idle_after / 4).max(Duration::from_millis(10));
         ctx.run_interval(every, Self::stop_if_idle);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        // A stopped actor hands out nothing: the next request starts one that loads again.
+        self.shared.published.set(self.owner, None);
     }
 }
 
@@ -464,6 +485,7 @@ impl Handler<Reload> for TokenActor {
         self.record = None;
         self.access = None;
         self.parked = None;
+        self.publish();
         self.last_failure = None;
         self.device_pending = false;
         self.backoff.reset();
