@@ -106,7 +106,7 @@ impl Default for OutboxSettings {
             prune_every: Duration::from_secs(600),
             prune_chunk: 1000,
             checkpoint_every: Duration::from_millis(200),
-            wal_restart_pages: 16_384,
+            wal_restart_pages: 65_536,
         }
     }
 }
@@ -150,31 +150,73 @@ enum Job {
     },
 }
 
+/// The writer's work, to run on some runtime.
+type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Runs the writer on a thread and runtime of its own: on SQLite each statement of a batch is
+/// a round trip to the connection's worker thread, and on the pipeline's busy thread every one
+/// of them would wait behind whatever else is ready there, stretching each commit and every
+/// delivery waiting on it. Falls back to the current runtime if no thread can be had.
+fn on_own_thread(task: Task) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::warn!(error = %e, "outbox: no runtime of its own; the writer shares one");
+            tokio::spawn(task);
+            return;
+        }
+    };
+    let (give, take) = std::sync::mpsc::channel::<Task>();
+    let thread = std::thread::Builder::new()
+        .name("xcti-outbox".into())
+        .spawn(move || {
+            if let Ok(task) = take.recv() {
+                runtime.block_on(task);
+            }
+        });
+    match thread {
+        Ok(_) => {
+            let _ = give.send(task);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "outbox: no thread of its own; the writer shares one");
+            tokio::spawn(task);
+        }
+    }
+}
+
 fn stopped() -> StoreError {
     StoreError::Outbox("the outbox writer has stopped".to_string())
 }
 
 impl OutboxWriter {
-    /// Starts the writer task on the current tokio runtime (inside an actix system too).
+    /// Starts the writer task: on a SQLite file on a thread of its own (below), else on the
+    /// current tokio runtime (inside an actix system too).
     pub fn start(store: Store, settings: OutboxSettings) -> OutboxWriter {
         let (jobs, queue) = mpsc::channel(settings.queue.max(1));
         let settings = Arc::new(settings);
         let stats = Arc::new(Stats::default());
         let gate = Arc::new(tokio::sync::Mutex::new(()));
-        let checkpointer = store.has_wal().then(|| {
-            tokio::spawn(writer::checkpointer(
-                store.clone(),
-                settings.clone(),
-                gate.clone(),
-            ))
-        });
+        let own_thread = store.has_wal();
+        let checkpointing = own_thread.then(|| (store.clone(), settings.clone(), gate.clone()));
         let writer = writer::Writer::new(store, settings.clone(), stats.clone(), queue, gate);
-        tokio::spawn(async move {
+        let task = async move {
+            let checkpointer = checkpointing.map(|(store, settings, gate)| {
+                tokio::spawn(writer::checkpointer(store, settings, gate))
+            });
             writer.run().await;
             if let Some(task) = checkpointer {
                 task.abort();
             }
-        });
+        };
+        if own_thread {
+            on_own_thread(Box::pin(task));
+        } else {
+            tokio::spawn(task);
+        }
         OutboxWriter {
             jobs,
             settings,

@@ -242,6 +242,13 @@ impl Writer {
                     let _ = reply.send(result);
                 }
             }
+            Err(e) if accept_replies.len() == 1 && record_replies.is_empty() => {
+                // One caller's job alone: it gets the error itself (a refusal stays one).
+                tracing::warn!(error = %e, "outbox: batch not written");
+                if let Some(reply) = accept_replies.into_iter().next() {
+                    let _ = reply.send(Err(e));
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "outbox: batch not written");
                 let message = e.to_string();
@@ -374,5 +381,5 @@ pub(super) async fn checkpointer(
 
 /// Whether the database itself refused the batch (a constraint), as opposed to failing.
 fn refused(e: &StoreError) -> bool {
-    matches!(e, StoreError::Database(sqlx::Error::Database(_)))
+    e.is_refusal()
 }

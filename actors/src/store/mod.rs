@@ -110,6 +110,14 @@ pub enum StoreError {
     Config(String),
 }
 
+impl StoreError {
+    /// Whether the database refused the write (a constraint: a row it names was deleted
+    /// meanwhile), as opposed to failing; writing the same again is refused again.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(_)))
+    }
+}
+
 /// Checks a database URL without connecting: `sqlite://…`, a file path or `postgres://…`;
 /// anything else (`mysql://…`) is refused, saying what is accepted.
 pub fn check_database_url(url: &str) -> StoreResult<Backend> {

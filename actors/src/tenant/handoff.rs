@@ -64,6 +64,16 @@ impl TenantActor {
                         }
                         Err(e) => {
                             let _span = act.span.clone().entered();
+                            let mut batch = batch;
+                            if e.is_refusal() {
+                                // A user, crm context or mapping was deleted meanwhile: its
+                                // deliveries would be refused again forever. The rest go again.
+                                let before = batch.len();
+                                batch.retain(|d| act.routes.still_routes(d));
+                                let gone = (before - batch.len()) as u64;
+                                act.stats.deliveries_dropped += gone;
+                                tracing::info!(dropped = gone, "deliveries of a deleted user or mapping dropped");
+                            }
                             tracing::warn!(error = %e, deliveries = batch.len(), "the outbox did not take deliveries; trying again");
                             for d in batch.into_iter().rev() {
                                 act.handoff.waiting.push_front(d);

@@ -80,6 +80,20 @@ impl Routes {
         out
     }
 
+    /// Whether the table still routes events to `d`'s user and mapping (after a change, a
+    /// delivery made before may name a user or mapping that is gone).
+    pub fn still_routes(&self, d: &NewDelivery) -> bool {
+        let mapped = self
+            .mappings
+            .get(&(d.crm_context_id, d.xelion_event))
+            .is_some_and(|ids| ids.contains(&d.mapping_id));
+        mapped
+            && self
+                .users
+                .values()
+                .any(|regs| regs.contains(&(d.crm_context_id, d.user_id)))
+    }
+
     /// Whether any user is registered (an event can make a delivery at all).
     pub fn is_empty(&self) -> bool {
         self.users.is_empty() || self.mappings.is_empty()
@@ -165,6 +179,30 @@ mod tests {
             json!({"callId": "c", "callerUser": "alice"}),
         );
         assert!(r.deliveries(XelionContextId(1), &missed).is_empty());
+    }
+
+    #[test]
+    fn deliveries_of_a_removed_user_or_mapping_are_no_longer_routed() {
+        let ev = event(
+            XelionEvent::NewCall,
+            json!({"callId": "c1", "callerUser": "alice", "calleeUser": "bob"}),
+        );
+        let made = routes().deliveries(XelionContextId(1), &ev);
+        assert!(made.iter().all(|d| routes().still_routes(d)));
+        // bob (user 2) deleted, and mapping 101 with him.
+        let after = Routes::new(
+            &[user(1, 10, "alice", "oid-a"), user(3, 20, "alice", "oid-a")],
+            &[
+                mapping(100, 10, XelionEvent::NewCall),
+                mapping(200, 20, XelionEvent::NewCall),
+            ],
+        );
+        let kept: Vec<(i64, i64)> = made
+            .iter()
+            .filter(|d| after.still_routes(d))
+            .map(|d| (d.user_id.0, d.mapping_id.0))
+            .collect();
+        assert_eq!(kept, [(1, 100), (3, 200)]);
     }
 
     #[test]

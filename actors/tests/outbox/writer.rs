@@ -130,7 +130,8 @@ async fn a_refused_job_fails_alone(ctx: Ctx) {
         1,
         "the good caller is not failed"
     );
-    assert!(matches!(bad.unwrap(), Err(StoreError::Database(_))));
+    let bad = bad.unwrap();
+    assert!(matches!(bad, Err(StoreError::Database(_))), "{bad:?}");
     writer.close().await;
 }
 
