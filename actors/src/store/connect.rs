@@ -128,34 +128,27 @@ impl Target {
                     .acquire_timeout(Duration::from_secs(10))
                     .after_connect(move |conn, _meta| {
                         Box::pin(async move {
-                            // sqlx's SQLite driver sets both by default; say so explicitly, as
-                            // the cascades and concurrent writers depend on them.
-                            sqlx::query("PRAGMA foreign_keys = ON")
-                                .execute(&mut *conn)
-                                .await?;
-                            sqlx::query("PRAGMA busy_timeout = 5000")
-                                .execute(&mut *conn)
-                                .await?;
-                            // In WAL mode NORMAL syncs at checkpoints, not at every commit: a
-                            // commit survives the process dying (`kill -9`), only an OS crash
-                            // or power loss may take the last few. What the outbox's write
-                            // rate needs; README.md says so.
-                            sqlx::query("PRAGMA synchronous = NORMAL")
-                                .execute(&mut *conn)
-                                .await?;
-                            if file_backed {
+                            let pragmas = [
+                                // sqlx's SQLite driver sets these two by default; say so
+                                // explicitly, as the cascades and concurrent writers need them.
+                                Some("PRAGMA foreign_keys = ON"),
+                                Some("PRAGMA busy_timeout = 5000"),
+                                // In WAL mode NORMAL syncs at checkpoints, not at every
+                                // commit: a commit survives the process dying (`kill -9`),
+                                // only an OS crash or power loss may take the last few. What
+                                // the outbox's write rate needs; README.md says so.
+                                Some("PRAGMA synchronous = NORMAL"),
                                 // No commit copies the log into the file (a checkpoint, with
                                 // its syncs, tens of milliseconds): the outbox writer's
                                 // checkpointer does, beside the commits (`store/wal.rs`).
-                                sqlx::query("PRAGMA wal_autocheckpoint = 0")
-                                    .execute(&mut *conn)
-                                    .await?;
+                                file_backed.then_some("PRAGMA wal_autocheckpoint = 0"),
+                                // The outbox's indexes stay in memory (16 MiB at most per
+                                // connection) instead of being read again from the OS.
+                                Some("PRAGMA cache_size = -16384"),
+                            ];
+                            for pragma in pragmas.into_iter().flatten() {
+                                sqlx::query(pragma).execute(&mut *conn).await?;
                             }
-                            // The outbox's indexes stay in memory (16 MiB at most per
-                            // connection) instead of being read again from the OS each batch.
-                            sqlx::query("PRAGMA cache_size = -16384")
-                                .execute(&mut *conn)
-                                .await?;
                             Ok(())
                         })
                     });
