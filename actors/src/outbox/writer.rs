@@ -7,10 +7,10 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::{Job, OutboxSettings, Stats};
 use sqlx::pool::PoolConnection;
 use sqlx::Any;
 
+use super::{Job, OutboxSettings, Stats};
 use crate::store::{
     take_inserted, Accepting, CheckpointMode, Delivery, Inserted, NewDelivery, PrunePlan, Pruned,
     StatusUpdate, Store, StoreError, Timestamp,
@@ -170,9 +170,6 @@ impl Writer {
         (batch, None)
     }
 
-    /// Commits a batch and answers its callers. If the transaction fails for something the
-    /// database refused (a row whose user was deleted meanwhile), each job is tried again
-    /// alone, so one caller's bad row does not fail the others.
     /// Writes one batch on the writer's own connection (or, where the pool has only one, on
     /// a connection taken for this batch alone).
     async fn write(
@@ -189,12 +186,15 @@ impl Writer {
             None => self.conn.insert(self.store.writer_connection().await?),
         };
         let result = self.store.write_outbox_on(conn, jobs, updates, at).await;
-        if result.as_ref().is_err_and(|e| !refused(e)) {
+        if result.as_ref().is_err_and(|e| !e.is_refusal()) {
             self.conn = None;
         }
         result
     }
 
+    /// Commits a batch and answers its callers. If the transaction fails for something the
+    /// database refused (a row whose user was deleted meanwhile), each job is tried again
+    /// alone, so one caller's bad row does not fail the others.
     async fn commit(&mut self, batch: Batch) {
         if batch.is_empty() {
             return;
@@ -215,7 +215,7 @@ impl Writer {
                     let _ = reply.send(Ok(()));
                 }
             }
-            Err(e) if jobs.len() + updates.len() > 1 && refused(&e) => {
+            Err(e) if jobs.len() + updates.len() > 1 && e.is_refusal() => {
                 tracing::debug!(error = %e, "outbox: batch refused; writing its jobs one by one");
                 for (job, reply) in jobs.into_iter().zip(accept_replies) {
                     let at = self.accepting();
@@ -360,11 +360,11 @@ pub(super) async fn checkpointer(
     loop {
         tick.tick().await;
         let mut result = store.checkpoint(CheckpointMode::Passive).await;
-        if let Ok(Some(done)) = result {
-            if done.log > settings.wal_restart_pages {
+        if let Ok(Some(pages)) = result {
+            if pages > settings.wal_restart_pages {
                 let _writer_waits = gate.lock().await;
                 result = store.checkpoint(CheckpointMode::Restart).await;
-                tracing::debug!(pages = done.log, outcome = ?result, "outbox: log restarted");
+                tracing::debug!(pages, outcome = ?result, "outbox: log restarted");
             }
         }
         match result {
@@ -377,9 +377,4 @@ pub(super) async fn checkpointer(
             Err(_) => {}
         }
     }
-}
-
-/// Whether the database itself refused the batch (a constraint), as opposed to failing.
-fn refused(e: &StoreError) -> bool {
-    e.is_refusal()
 }

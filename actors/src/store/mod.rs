@@ -49,7 +49,7 @@ pub use retention::{PrunePlan, Pruned, Retention};
 pub use sessions::ApiSession;
 pub use tokens::{GrantWrite, TokenEndpointId, TokenRecord};
 pub use users::{NewUserCredentials, ParkedUser, UserCredentials, UserSecrets};
-pub use wal::{CheckpointMode, Checkpointed};
+pub use wal::CheckpointMode;
 pub use xelion_contexts::XelionContext;
 
 pub use event_sessions::EventSession;
@@ -267,10 +267,15 @@ impl Store {
     /// A write transaction. SQLite takes the write lock at once (`BEGIN IMMEDIATE`), so two
     /// writers queue on the busy timeout instead of failing when a read lock cannot be upgraded.
     async fn begin(&self) -> StoreResult<Tx> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
+        Ok(self.pool.begin_with(self.begin_statement()).await?)
+    }
+
+    /// The statement that opens a write transaction on this backend.
+    fn begin_statement(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        }
     }
 
     fn seal(&self, column: &str, id: impl RowId, value: &Secret) -> StoreResult<String> {

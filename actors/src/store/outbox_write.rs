@@ -178,10 +178,7 @@ impl Store {
         updates: &[StatusUpdate],
         at: Accepting,
     ) -> StoreResult<Inserted> {
-        let mut tx = match self.backend {
-            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => conn.begin().await?,
-        };
+        let mut tx = conn.begin_with(self.begin_statement()).await?;
         let inserted = insert_jobs(&mut tx, self.backend, jobs, &at).await?;
         apply_updates(&mut tx, self.backend, updates, at.now).await?;
         tx.commit().await?;

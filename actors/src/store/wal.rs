@@ -22,25 +22,15 @@ pub enum CheckpointMode {
     Restart,
 }
 
-/// What a checkpoint found and did, in pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Checkpointed {
-    /// Pages in the log.
-    pub log: i64,
-    /// Pages of it now in the database file.
-    pub copied: i64,
-    /// It could not finish: another connection held what it needed.
-    pub busy: bool,
-}
-
 impl Store {
     /// Whether this database has a log to checkpoint (a SQLite file).
     pub fn has_wal(&self) -> bool {
         self.wal
     }
 
-    /// Checkpoints the log; `None` when there is none (PostgreSQL, an in-memory SQLite).
-    pub async fn checkpoint(&self, mode: CheckpointMode) -> StoreResult<Option<Checkpointed>> {
+    /// Checkpoints the log and answers its size in pages; `None` when there is none
+    /// (PostgreSQL, an in-memory SQLite).
+    pub async fn checkpoint(&self, mode: CheckpointMode) -> StoreResult<Option<i64>> {
         if !self.wal {
             return Ok(None);
         }
@@ -48,11 +38,8 @@ impl Store {
             CheckpointMode::Passive => "PRAGMA wal_checkpoint(PASSIVE)",
             CheckpointMode::Restart => "PRAGMA wal_checkpoint(RESTART)",
         };
+        // One row: busy, pages in the log, pages of it copied into the file.
         let row = sqlx::query(sql).fetch_one(self.pool()).await?;
-        Ok(Some(Checkpointed {
-            busy: row.try_get::<i64, _>(0)? != 0,
-            log: row.try_get(1)?,
-            copied: row.try_get(2)?,
-        }))
+        Ok(Some(row.try_get(1)?))
     }
 }
