@@ -175,6 +175,10 @@ fn on_own_thread(task: Task) {
         .spawn(move || {
             if let Ok(task) = take.recv() {
                 runtime.block_on(task);
+                // Connections the writer used go back to the pool in tasks of this runtime;
+                // dropped unfinished, such a connection would close later on its own thread
+                // and keep SQLite from removing its log when the store closes.
+                runtime.block_on(finish_tasks());
             }
         });
     match thread {
@@ -185,6 +189,15 @@ fn on_own_thread(task: Task) {
             tracing::warn!(error = %e, "outbox: no thread of its own; the writer shares one");
             tokio::spawn(task);
         }
+    }
+}
+
+/// Waits, a second at most, until the current runtime has no task left but this one.
+async fn finish_tasks() {
+    let handle = tokio::runtime::Handle::current();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while handle.metrics().num_alive_tasks() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
@@ -205,11 +218,14 @@ impl OutboxWriter {
         let writer = writer::Writer::new(store, settings.clone(), stats.clone(), queue, gate);
         let task = async move {
             let checkpointer = checkpointing.map(|(store, settings, gate)| {
-                tokio::spawn(writer::checkpointer(store, settings, gate))
+                let (stop, stopped) = oneshot::channel();
+                let task = tokio::spawn(writer::checkpointer(store, settings, gate, stopped));
+                (stop, task)
             });
             writer.run().await;
-            if let Some(task) = checkpointer {
-                task.abort();
+            if let Some((stop, task)) = checkpointer {
+                let _ = stop.send(());
+                let _ = task.await;
             }
         };
         if own_thread {

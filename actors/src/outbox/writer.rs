@@ -295,7 +295,13 @@ impl Writer {
                 false
             }
             Job::Close { reply } => {
-                self.conn = None;
+                // Closed before the answer: the store may close right after it, and SQLite
+                // removes its log only once its last connection has closed.
+                if let Some(conn) = self.conn.take() {
+                    if let Err(e) = conn.close().await {
+                        tracing::debug!(error = %e, "outbox: the writer's connection closed badly");
+                    }
+                }
                 let _ = reply.send(());
                 true
             }
@@ -347,18 +353,22 @@ impl Writer {
 
 /// Checkpoints a SQLite file's log every `checkpoint_every` (passive: the commits go on
 /// meanwhile) and, once it has grown past `wal_restart_pages`, once with a restart so that it
-/// starts again. Runs until aborted when the writer stops; closing the pool checkpoints the
-/// rest.
+/// starts again. Runs until `stop` (never in the middle of a checkpoint); closing the pool
+/// checkpoints the rest.
 pub(super) async fn checkpointer(
     store: Store,
     settings: Arc<OutboxSettings>,
     gate: Arc<tokio::sync::Mutex<()>>,
+    mut stop: oneshot::Receiver<()>,
 ) {
     let mut tick = tokio::time::interval(settings.checkpoint_every);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut failing = false;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = &mut stop => break,
+        }
         let mut result = store.checkpoint(CheckpointMode::Passive).await;
         if let Ok(Some(pages)) = result {
             if pages > settings.wal_restart_pages {
