@@ -133,6 +133,76 @@ async fn one_subscribed_socket_follows_the_mappings(backend: Backend) {
 }
 both_backends!(one_subscribed_socket_follows_the_mappings);
 
+/// Configuration loads run side by side and may finish out of order; the socket ends up
+/// subscribed to what the last change stored, not to what an earlier, slower load read.
+async fn the_last_of_quick_mapping_changes_wins(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (xid, crm) = app.create_integration().await;
+    let token = app.login().await;
+    wait_state(&app, xid, &token, "subscribed").await;
+    let path = format!("/api/crm-integrations/{xid}/crm-contexts/{crm}/event-uri-mappings");
+    let (s, original) = app.get(&path, Some(&token)).await;
+    assert_eq!(s, StatusCode::OK);
+    let only = |event: &str| {
+        let mut m = original.clone();
+        for mapping in m.as_array_mut().unwrap() {
+            mapping["xelionEvent"] = json!(event);
+        }
+        m
+    };
+    let (_, users) = app
+        .get(
+            &format!("/api/crm-integrations/{xid}/crm-contexts/{crm}/user-credentials"),
+            Some(&token),
+        )
+        .await;
+    let alice = users.as_array().unwrap()[0]["userCredentialsId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Each PUT answers once stored and the tenant reloads after it, while credential updates
+    // (each a reload of the tenant too) keep loads running beside the mapping changes.
+    let done = std::cell::Cell::new(false);
+    let changes = async {
+        for round in 0..6 {
+            let body = if round % 2 == 0 {
+                only("newCallEvent")
+            } else {
+                original.clone()
+            };
+            let (s, answer) = app.put(&path, Some(&token), &body).await;
+            assert_eq!(s, StatusCode::OK, "{answer}");
+        }
+        let (s, answer) = app.put(&path, Some(&token), &only("missedCallEvent")).await;
+        assert_eq!(s, StatusCode::OK, "{answer}");
+        done.set(true);
+    };
+    let reloads = || async {
+        while !done.get() {
+            let (s, answer) = app
+                .post(
+                    &format!("/api/users/{alice}/clientsecret/update"),
+                    Some(&token),
+                    &json!({"value": secret("clientsecret", "alice")}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{answer}");
+        }
+    };
+    tokio::join!(changes, reloads(), reloads(), reloads());
+    let last = vec![vec!["missedCallEvent".to_string()]];
+    eventually("the last change's subscription", || async {
+        (admin_sockets(&app).await == last).then_some(())
+    })
+    .await;
+    // A load begun before the last change and finishing after it must not undo it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(admin_sockets(&app).await, last, "still the last change's");
+    let st = status(&app, xid, &token).await;
+    assert_eq!(sorted(&st["subscribedEvents"]), ["missedCallEvent"]);
+}
+both_backends!(the_last_of_quick_mapping_changes_wins);
+
 async fn drops_closes_and_refusals_reconnect(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (xid, _) = app.create_integration().await;

@@ -170,6 +170,10 @@ pub struct TenantActor {
     backoff: Backoff,
     stats: Stats,
     stopping: bool,
+    /// Loads of the configuration begun so far. Loads run side by side and may finish out of
+    /// order: only the one begun last is applied, since an earlier one may have read the
+    /// configuration from before the change that began the later.
+    loads: u64,
     /// The routing table of the loaded configuration.
     routes: Arc<Routes>,
     handoff: Handoff,
@@ -197,6 +201,7 @@ impl TenantActor {
             renew: None,
             stats: Stats::new(),
             stopping: false,
+            loads: 0,
             routes: Arc::new(Routes::default()),
             handoff: Handoff::default(),
             span: tracing::info_span!("tenant", id = %id, tenant = tracing::field::Empty),
@@ -217,6 +222,8 @@ impl TenantActor {
         let store = self.deps.store.clone();
         let id = self.id;
         let first = self.config.is_none();
+        self.loads += 1;
+        let this_load = self.loads;
         let load = async move {
             let Some(xctx) = store.xelion_context(id).await? else {
                 return Ok::<_, StoreError>(None);
@@ -255,7 +262,8 @@ impl TenantActor {
                 routes,
             }))
         };
-        ctx.spawn(load.into_actor(self).map(|res, act, ctx| match res {
+        ctx.spawn(load.into_actor(self).map(move |res, act, ctx| match res {
+            _ if act.loads != this_load => {}
             Ok(Some(config)) => act.loaded(config, ctx),
             Ok(None) => act.stop_now(ctx),
             Err(e) => {
