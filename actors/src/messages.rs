@@ -59,11 +59,16 @@ macro_rules! command {
             type Result = ResponseActFuture<Self, Result<$reply, ApiError>>;
             fn handle(&mut self, $msg: $name, _: &mut Context<Self>) -> Self::Result {
                 let $admin = self.admin.clone();
-                Box::pin(async move { $body }.into_actor(self).map(|res, act, _| {
-                    res.map(|(reply, change)| {
-                        act.apply(change);
-                        reply
-                    })
+                Box::pin(async move { $body }.into_actor(self).then(|res, act, _| {
+                    let (res, taken) = match res {
+                        Ok((reply, change)) => (Ok(reply), act.apply(change)),
+                        Err(e) => (Err(e), None),
+                    };
+                    async move {
+                        Supervisor::taken(taken).await;
+                        res
+                    }
+                    .into_actor(act)
                 }))
             }
         }

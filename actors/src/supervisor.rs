@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::future::join_all;
+use tokio::sync::oneshot;
 
 use crate::admin::{Admin, TenantChange};
 use crate::clock::now_unix;
@@ -33,6 +34,9 @@ const PURGE_SESSIONS_EVERY: Duration = Duration::from_secs(60);
 /// How often the supervisor looks for tenant actors that stopped. Cheap: only a stopped
 /// actor costs a query.
 const WATCH_TENANTS_EVERY: Duration = Duration::from_secs(1);
+/// How long an admin write waits for the running tenant to take the change before it answers
+/// anyway (the tenant takes it later).
+const CHANGE_TAKEN_WITHIN: Duration = Duration::from_secs(5);
 /// How long [`ListTenants`] waits for one tenant's status before calling it unresponsive.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -136,8 +140,9 @@ impl Supervisor {
         }
     }
 
-    /// Tells the running pipeline about a change.
-    pub(crate) fn apply(&mut self, change: TenantChange) {
+    /// Tells the running pipeline about a change. Answers, for a tenant that was running, when
+    /// it has taken the change (see [`Supervisor::taken`]).
+    pub(crate) fn apply(&mut self, change: TenantChange) -> Option<oneshot::Receiver<()>> {
         match change {
             TenantChange::Changed(id) => {
                 self.pipeline.dispatch.do_send(TenantChanged {
@@ -154,14 +159,15 @@ impl Supervisor {
                 if let Some(addr) = self.tenants.remove(&id) {
                     addr.do_send(Stop);
                 }
+                None
             }
             TenantChange::UserChanged(id, user) => {
                 self.tokens.reload(user);
-                self.start_tenant(id, Duration::ZERO);
+                self.start_tenant(id, Duration::ZERO)
             }
             TenantChange::UserDeleted(id, user) => {
                 self.tokens.forget(user);
-                self.start_tenant(id, Duration::ZERO);
+                self.start_tenant(id, Duration::ZERO)
             }
             TenantChange::CrmContextChanged(id, users) => {
                 self.pipeline.dispatch.do_send(TenantChanged {
@@ -171,7 +177,7 @@ impl Supervisor {
                 for user in users {
                     self.tokens.reload(user);
                 }
-                self.start_tenant(id, Duration::ZERO);
+                self.start_tenant(id, Duration::ZERO)
             }
             TenantChange::CrmContextDeleted(id, users) => {
                 self.pipeline.dispatch.do_send(TenantChanged {
@@ -181,19 +187,37 @@ impl Supervisor {
                 for user in users {
                     self.tokens.forget(user);
                 }
-                self.start_tenant(id, Duration::ZERO);
+                self.start_tenant(id, Duration::ZERO)
             }
         }
     }
 
-    /// Reloads a running tenant, or starts it with its first attempt after `delay`.
-    fn start_tenant(&mut self, id: XelionContextId, delay: Duration) {
+    /// Reloads a running tenant (answering when it runs on what it loaded), or starts it with
+    /// its first attempt after `delay`.
+    fn start_tenant(
+        &mut self,
+        id: XelionContextId,
+        delay: Duration,
+    ) -> Option<oneshot::Receiver<()>> {
         match self.tenants.get(&id) {
-            Some(addr) if addr.connected() => addr.do_send(Reload),
+            Some(addr) if addr.connected() => {
+                let (taken, answer) = oneshot::channel();
+                addr.do_send(Reload { taken: Some(taken) });
+                Some(answer)
+            }
             _ => {
                 let addr = TenantActor::new(id, self.deps.clone(), delay).start();
                 self.tenants.insert(id, addr);
+                None
             }
+        }
+    }
+
+    /// Waits, [`CHANGE_TAKEN_WITHIN`] at most, for a running tenant to take a change: an
+    /// admin write answers once the next event already follows it.
+    pub(crate) async fn taken(answer: Option<oneshot::Receiver<()>>) {
+        if let Some(answer) = answer {
+            let _ = tokio::time::timeout(CHANGE_TAKEN_WITHIN, answer).await;
         }
     }
 
@@ -249,7 +273,7 @@ impl Supervisor {
                 match exists {
                     Ok(true) => {
                         tracing::warn!(%id, "tenant actor stopped unexpectedly; restarting it");
-                        act.apply(TenantChange::Changed(id));
+                        let _ = act.apply(TenantChange::Changed(id));
                     }
                     Ok(false) => {
                         act.tenants.remove(&id);
@@ -280,7 +304,7 @@ impl Actor for Supervisor {
                         // reach Xelion in the same second (the login gate bounds them too).
                         for c in contexts {
                             let delay = TenantActor::boot_delay(&act.deps.settings);
-                            act.start_tenant(c.id, delay);
+                            let _ = act.start_tenant(c.id, delay);
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "tenants could not be listed"),

@@ -203,6 +203,27 @@ async fn the_last_of_quick_mapping_changes_wins(backend: Backend) {
 }
 both_backends!(the_last_of_quick_mapping_changes_wins);
 
+/// An admin write answers once the running tenant has taken it: the status read right after
+/// shows it, and so would the routing of the next call event.
+async fn a_change_is_taken_before_it_is_answered(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (xid, crm) = app.create_integration().await;
+    let token = app.login().await;
+    wait_state(&app, xid, &token, "subscribed").await;
+    let path = format!("/api/crm-integrations/{xid}/crm-contexts/{crm}/event-uri-mappings");
+    let (s, mappings) = app.get(&path, Some(&token)).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut added = mappings[0].clone();
+    added.as_object_mut().unwrap().remove("id");
+    for round in 1..=5 {
+        let (s, answer) = app.post(&path, Some(&token), &added).await;
+        assert_eq!(s, StatusCode::OK, "{answer}");
+        let st = status(&app, xid, &token).await;
+        assert_eq!(st["mappings"], json!(4 + round), "round {round}: {st}");
+    }
+}
+both_backends!(a_change_is_taken_before_it_is_answered);
+
 async fn drops_closes_and_refusals_reconnect(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (xid, _) = app.create_integration().await;

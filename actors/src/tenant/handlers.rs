@@ -1,6 +1,7 @@
 //! The messages a tenant answers: news from its socket, reload, stop, status.
 
 use actix::prelude::*;
+use tokio::sync::oneshot;
 
 use super::event::Frame;
 use super::socket::SocketNews;
@@ -46,15 +47,22 @@ impl Handler<News> for TenantActor {
     }
 }
 
-/// The stored configuration changed: load it again.
-#[derive(Message)]
+/// The stored configuration changed: load it again. `taken`, if given, is answered once the
+/// tenant runs on a configuration read after this message, or that load failed (it is tried
+/// again later), or the tenant stopped (the sender is dropped).
+#[derive(Message, Default)]
 #[rtype(result = "()")]
-pub struct Reload;
+pub struct Reload {
+    pub taken: Option<oneshot::Sender<()>>,
+}
 
 impl Handler<Reload> for TenantActor {
     type Result = ();
-    fn handle(&mut self, _: Reload, ctx: &mut Context<Self>) {
-        self.reload(ctx);
+    fn handle(&mut self, msg: Reload, ctx: &mut Context<Self>) {
+        let load = self.reload(ctx);
+        if let Some(taken) = msg.taken {
+            self.load_waiters.push((load, taken));
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use rand::Rng;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument as _;
 
 use self::backoff::Backoff;
@@ -170,10 +170,14 @@ pub struct TenantActor {
     backoff: Backoff,
     stats: Stats,
     stopping: bool,
-    /// Loads of the configuration begun so far. Loads run side by side and may finish out of
-    /// order: only the one begun last is applied, since an earlier one may have read the
-    /// configuration from before the change that began the later.
-    loads: u64,
+    /// Loads of the configuration begun so far, and the number of the latest one applied.
+    /// Loads run side by side and may finish out of order: one begun before the load already
+    /// applied is dropped, since it may have read the configuration from before the change
+    /// that began the other.
+    loads_begun: u64,
+    load_applied: u64,
+    /// Who waits for a load (by number) to be over: answered when it or a later one is.
+    load_waiters: Vec<(u64, oneshot::Sender<()>)>,
     /// The routing table of the loaded configuration.
     routes: Arc<Routes>,
     handoff: Handoff,
@@ -201,7 +205,9 @@ impl TenantActor {
             renew: None,
             stats: Stats::new(),
             stopping: false,
-            loads: 0,
+            loads_begun: 0,
+            load_applied: 0,
+            load_waiters: Vec::new(),
             routes: Arc::new(Routes::default()),
             handoff: Handoff::default(),
             span: tracing::info_span!("tenant", id = %id, tenant = tracing::field::Empty),
@@ -218,12 +224,13 @@ impl TenantActor {
         })
     }
 
-    fn reload(&mut self, ctx: &mut Context<Self>) {
+    /// Begins a load of the configuration; answers its number.
+    fn reload(&mut self, ctx: &mut Context<Self>) -> u64 {
         let store = self.deps.store.clone();
         let id = self.id;
         let first = self.config.is_none();
-        self.loads += 1;
-        let this_load = self.loads;
+        self.loads_begun += 1;
+        let this_load = self.loads_begun;
         let load = async move {
             let Some(xctx) = store.xelion_context(id).await? else {
                 return Ok::<_, StoreError>(None);
@@ -262,16 +269,36 @@ impl TenantActor {
                 routes,
             }))
         };
-        ctx.spawn(load.into_actor(self).map(move |res, act, ctx| match res {
-            _ if act.loads != this_load => {}
-            Ok(Some(config)) => act.loaded(config, ctx),
-            Ok(None) => act.stop_now(ctx),
-            Err(e) => {
-                let _span = act.span.clone().entered();
-                tracing::warn!(error = %e, "tenant could not be loaded; retrying");
-                ctx.run_later(Duration::from_secs(5), |act, ctx| act.reload(ctx));
+        ctx.spawn(load.into_actor(self).map(move |res, act, ctx| {
+            match res {
+                _ if this_load < act.load_applied => {}
+                Ok(Some(config)) => {
+                    act.load_applied = this_load;
+                    act.loaded(config, ctx)
+                }
+                Ok(None) => act.stop_now(ctx),
+                Err(e) => {
+                    let _span = act.span.clone().entered();
+                    tracing::warn!(error = %e, "tenant could not be loaded; retrying");
+                    ctx.run_later(Duration::from_secs(5), |act, ctx| {
+                        act.reload(ctx);
+                    });
+                }
             }
+            act.loads_over(this_load);
         }));
+        this_load
+    }
+
+    /// Answers whoever waits for load `load` or an earlier one.
+    fn loads_over(&mut self, load: u64) {
+        let (over, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.load_waiters)
+            .into_iter()
+            .partition(|(n, _)| *n <= load);
+        self.load_waiters = waiting;
+        for (_, taken) in over {
+            let _ = taken.send(());
+        }
     }
 
     fn loaded(&mut self, mut config: Config, ctx: &mut Context<Self>) {

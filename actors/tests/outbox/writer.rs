@@ -242,21 +242,8 @@ async fn the_sqlite_log_stays_bounded() {
         },
     );
     // One commit per event: about ten pages of log each.
-    for i in 0..600 {
-        let accepted = writer
-            .accept(t.event(t.alice, XelionEvent::NewCall, &format!("c{i}")))
-            .await
-            .unwrap();
-        assert_eq!(accepted.len(), 1);
-    }
-    let file = ctx
-        .url
-        .trim_start_matches("sqlite://")
-        .split('?')
-        .next()
-        .unwrap()
-        .to_string();
-    let wal = std::fs::metadata(format!("{file}-wal")).unwrap().len();
+    accept_one_at_a_time(&writer, &t, 600).await;
+    let wal = std::fs::metadata(wal_file(&ctx)).unwrap().len();
     // 600 commits leave several thousand pages (over 10 MiB) when the log never starts again.
     assert!(
         wal < 4 * 1024 * 1024,
@@ -287,27 +274,14 @@ async fn a_closed_writer_and_store_leave_no_sqlite_log() {
                 ..OutboxSettings::default()
             },
         );
-        for i in 0..20 {
-            let accepted = writer
-                .accept(t.event(t.alice, XelionEvent::NewCall, &format!("c{i}")))
-                .await
-                .unwrap();
-            assert_eq!(accepted.len(), 1);
-        }
+        accept_one_at_a_time(&writer, &t, 20).await;
         // A claim and a prune run on connections taken from the pool for the moment.
         assert!(writer.claim_due(10).await.unwrap().is_empty());
         writer.prune_now().await.unwrap();
         writer.close().await;
         ctx.store.close().await;
-        let file = ctx
-            .url
-            .trim_start_matches("sqlite://")
-            .split('?')
-            .next()
-            .unwrap()
-            .to_string();
         assert!(
-            !std::path::Path::new(&format!("{file}-wal")).exists(),
+            !wal_file(&ctx).exists(),
             "round {round}: the -wal file is still there after the store closed"
         );
         let check = ctx.reopen().await;
@@ -321,4 +295,21 @@ async fn a_closed_writer_and_store_leave_no_sqlite_log() {
         );
         check.close().await;
     }
+}
+
+/// Accepts `n` events of alice's, each in a commit of its own.
+async fn accept_one_at_a_time(writer: &OutboxWriter, t: &Tenant, n: usize) {
+    for i in 0..n {
+        let accepted = writer
+            .accept(t.event(t.alice, XelionEvent::NewCall, &format!("c{i}")))
+            .await
+            .unwrap();
+        assert_eq!(accepted.len(), 1);
+    }
+}
+
+/// The write-ahead log beside a SQLite test database.
+fn wal_file(ctx: &Ctx) -> std::path::PathBuf {
+    let file = ctx.url.trim_start_matches("sqlite://").split('?').next();
+    std::path::PathBuf::from(format!("{}-wal", file.unwrap()))
 }
