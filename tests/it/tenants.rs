@@ -133,16 +133,43 @@ async fn one_subscribed_socket_follows_the_mappings(backend: Backend) {
 }
 both_backends!(one_subscribed_socket_follows_the_mappings);
 
+/// A tenant subscribed at the simulator, with its mappings as stored.
+struct Subscribed {
+    app: TestApp,
+    xid: i64,
+    crm: i64,
+    token: String,
+    mappings_path: String,
+    mappings: Value,
+}
+
+impl Subscribed {
+    async fn start(backend: Backend) -> Subscribed {
+        let app = TestApp::spawn(backend).await;
+        let (xid, crm) = app.create_integration().await;
+        let token = app.login().await;
+        wait_state(&app, xid, &token, "subscribed").await;
+        let mappings_path =
+            format!("/api/crm-integrations/{xid}/crm-contexts/{crm}/event-uri-mappings");
+        let (s, mappings) = app.get(&mappings_path, Some(&token)).await;
+        assert_eq!(s, StatusCode::OK);
+        Subscribed {
+            app,
+            xid,
+            crm,
+            token,
+            mappings_path,
+            mappings,
+        }
+    }
+}
+
 /// Configuration loads run side by side and may finish out of order; the socket ends up
 /// subscribed to what the last change stored, not to what an earlier, slower load read.
 async fn the_last_of_quick_mapping_changes_wins(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let (xid, crm) = app.create_integration().await;
-    let token = app.login().await;
-    wait_state(&app, xid, &token, "subscribed").await;
-    let path = format!("/api/crm-integrations/{xid}/crm-contexts/{crm}/event-uri-mappings");
-    let (s, original) = app.get(&path, Some(&token)).await;
-    assert_eq!(s, StatusCode::OK);
+    let t = Subscribed::start(backend).await;
+    let (app, xid, crm, token, path) = (&t.app, t.xid, t.crm, &t.token, &t.mappings_path);
+    let original = t.mappings.clone();
     let only = |event: &str| {
         let mut m = original.clone();
         for mapping in m.as_array_mut().unwrap() {
@@ -153,7 +180,7 @@ async fn the_last_of_quick_mapping_changes_wins(backend: Backend) {
     let (_, users) = app
         .get(
             &format!("/api/crm-integrations/{xid}/crm-contexts/{crm}/user-credentials"),
-            Some(&token),
+            Some(token),
         )
         .await;
     let alice = users.as_array().unwrap()[0]["userCredentialsId"]
@@ -170,10 +197,10 @@ async fn the_last_of_quick_mapping_changes_wins(backend: Backend) {
             } else {
                 original.clone()
             };
-            let (s, answer) = app.put(&path, Some(&token), &body).await;
+            let (s, answer) = app.put(path, Some(token), &body).await;
             assert_eq!(s, StatusCode::OK, "{answer}");
         }
-        let (s, answer) = app.put(&path, Some(&token), &only("missedCallEvent")).await;
+        let (s, answer) = app.put(path, Some(token), &only("missedCallEvent")).await;
         assert_eq!(s, StatusCode::OK, "{answer}");
         done.set(true);
     };
@@ -182,7 +209,7 @@ async fn the_last_of_quick_mapping_changes_wins(backend: Backend) {
             let (s, answer) = app
                 .post(
                     &format!("/api/users/{alice}/clientsecret/update"),
-                    Some(&token),
+                    Some(token),
                     &json!({"value": secret("clientsecret", "alice")}),
                 )
                 .await;
@@ -192,13 +219,13 @@ async fn the_last_of_quick_mapping_changes_wins(backend: Backend) {
     tokio::join!(changes, reloads(), reloads(), reloads());
     let last = vec![vec!["missedCallEvent".to_string()]];
     eventually("the last change's subscription", || async {
-        (admin_sockets(&app).await == last).then_some(())
+        (admin_sockets(app).await == last).then_some(())
     })
     .await;
     // A load begun before the last change and finishing after it must not undo it.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(admin_sockets(&app).await, last, "still the last change's");
-    let st = status(&app, xid, &token).await;
+    assert_eq!(admin_sockets(app).await, last, "still the last change's");
+    let st = status(app, xid, token).await;
     assert_eq!(sorted(&st["subscribedEvents"]), ["missedCallEvent"]);
 }
 both_backends!(the_last_of_quick_mapping_changes_wins);
@@ -206,19 +233,14 @@ both_backends!(the_last_of_quick_mapping_changes_wins);
 /// An admin write answers once the running tenant has taken it: the status read right after
 /// shows it, and so would the routing of the next call event.
 async fn a_change_is_taken_before_it_is_answered(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let (xid, crm) = app.create_integration().await;
-    let token = app.login().await;
-    wait_state(&app, xid, &token, "subscribed").await;
-    let path = format!("/api/crm-integrations/{xid}/crm-contexts/{crm}/event-uri-mappings");
-    let (s, mappings) = app.get(&path, Some(&token)).await;
-    assert_eq!(s, StatusCode::OK);
-    let mut added = mappings[0].clone();
+    let t = Subscribed::start(backend).await;
+    let (app, xid, token, path) = (&t.app, t.xid, &t.token, &t.mappings_path);
+    let mut added = t.mappings[0].clone();
     added.as_object_mut().unwrap().remove("id");
     for round in 1..=5 {
-        let (s, answer) = app.post(&path, Some(&token), &added).await;
+        let (s, answer) = app.post(path, Some(token), &added).await;
         assert_eq!(s, StatusCode::OK, "{answer}");
-        let st = status(&app, xid, &token).await;
+        let st = status(app, xid, token).await;
         assert_eq!(st["mappings"], json!(4 + round), "round {round}: {st}");
     }
 }
