@@ -187,8 +187,8 @@ async fn the_last_of_quick_mapping_changes_wins(backend: Backend) {
         .as_str()
         .unwrap()
         .to_string();
-    // Each PUT answers once stored and the tenant reloads after it, while credential updates
-    // (each a reload of the tenant too) keep loads running beside the mapping changes.
+    // Each PUT answers once the tenant has loaded it, while credential updates (each a reload
+    // of the tenant too) keep other loads running beside: some begun before a PUT end after.
     let done = std::cell::Cell::new(false);
     let changes = async {
         for round in 0..6 {
